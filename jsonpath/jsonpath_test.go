@@ -1,0 +1,51 @@
+package jsonpath
+
+import "testing"
+
+func TestCompile(t *testing.T) {
+	tests := []struct {
+		in, gjson string
+		origin    Origin
+	}{
+		{"$", "", Value},
+		{"$.orderId", "orderId", Value},
+		{"$.a.b", "a.b", Value},
+		{"$.a[0].b", "a.0.b", Value},
+		{"$['a-b']", "a-b", Value},
+		{"$['a.b'].c", `a\.b.c`, Value},
+		{"$key", "", Key},
+		{"$headers.ce_type", "", Header},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			p, err := Compile(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.GJSON() != tt.gjson || p.Origin() != tt.origin {
+				t.Fatalf("got gjson %q origin %v, want %q %v", p.GJSON(), p.Origin(), tt.gjson, tt.origin)
+			}
+		})
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := map[string]string{
+		"orderId":   `jsonpath "orderId": must start with $ (e.g. $.orderId, $key, $headers.name)`,
+		"$.":        `jsonpath "$.": empty field name at position 1`,
+		"$.a[*]":    `jsonpath "$.a[*]": "*" at position 3 is not an array index (wildcards and filters are not supported)`,
+		"$.a['b":    `jsonpath "$.a['b": unterminated ['...'] at position 3`,
+		"$headers.": `jsonpath "$headers.": header name missing after $headers.`,
+		"$x":        `jsonpath "$x": unexpected 'x' at position 1`,
+		"$..a":      `jsonpath "$..a": empty field name at position 1`,
+		"$.a.@b":    `jsonpath "$.a.@b": "@b" at position 3 is outside the supported subset (fields, [index], ['name'])`,
+	}
+	for in, want := range tests {
+		t.Run(in, func(t *testing.T) {
+			_, err := Compile(in)
+			if err == nil || err.Error() != want {
+				t.Fatalf("err = %v\nwant  %s", err, want)
+			}
+		})
+	}
+}
