@@ -79,6 +79,8 @@ type Source struct {
 	Start          map[string]string `yaml:"start"`
 	MaxEventBytes  ByteSize          `yaml:"max_event_bytes"`
 	DeadLetter     string            `yaml:"dead_letter_topic"`
+
+	namedByDefault bool
 }
 
 // HTTPIngest configures POST /api/v1/events.
