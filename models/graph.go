@@ -71,6 +71,18 @@ type Process struct {
 	StuckAfter  time.Duration // tracker.stuckAfter on the process, 0 = none
 	Conformance Conformance
 	Properties  map[string]string // all zeebe:properties of the process
+
+	// Added after the first contract:
+
+	File       string    // the file name given at deploy or parse
+	DeployedAt time.Time // set by the repository; zero before deploy
+	HasDiagram bool      // the file has a BPMNDI diagram
+	Executable bool      // isExecutable is not "false"
+
+	starts       map[string][]*Element
+	catches      map[string][]*Element
+	messageNames []string
+	scopes       []*Scope
 }
 
 // Scope is the body of a process or of a (event) sub-process.
@@ -112,6 +124,11 @@ type Element struct {
 
 	SLA        time.Duration // tracker.sla, 0 = none
 	StuckAfter time.Duration // tracker.stuckAfter, 0 = none
+
+	// Added after the first contract:
+
+	Conformance Conformance // tracker.conformance on the element; "" = the process's
+	Line        int         // line of the element in the file
 }
 
 // Flow is a sequence flow.
@@ -125,6 +142,10 @@ type Flow struct {
 	// decides the branch by the first event that arrives (DESIGN.md §4.6).
 	Deferred bool
 	Default  bool
+
+	// Added after the first contract:
+
+	Line int // line of the flow in the file
 }
 
 // Message is a BPMN <message> with its Zeebe subscription.
@@ -177,3 +198,57 @@ func (t *Timer) Next(due time.Time, fired int) (time.Time, bool) {
 	}
 	return t.Duration.AddTo(due), true
 }
+
+// The declarations below were added by the models package after the first
+// contract; they only extend it.
+
+// IsActivity reports whether the element is a task or sub-process, which can
+// carry boundary events.
+func (e *Element) IsActivity() bool {
+	switch e.Kind {
+	case ReceiveTask, SendTask, ServiceTask, Task, ManualTask, UserTask, SubProcess:
+		return true
+	}
+	return false
+}
+
+// IsGateway reports whether the element is a gateway.
+func (e *Element) IsGateway() bool {
+	switch e.Kind {
+	case ExclusiveGateway, ParallelGateway, InclusiveGateway, EventBasedGateway:
+		return true
+	}
+	return false
+}
+
+// IsEventSubProcess reports whether the element is an event sub-process.
+func (e *Element) IsEventSubProcess() bool { return e.Kind == SubProcess && e.TriggeredByEvent }
+
+// WaitsForMessage reports whether an instance waiting at the element can be
+// moved on by a message: message catch and boundary events, receive tasks and
+// message start events.
+func (e *Element) WaitsForMessage() bool {
+	switch e.Kind {
+	case IntermediateCatchEvent, BoundaryEvent, StartEvent, ReceiveTask:
+		return e.Event == MessageEvent && e.Message != nil
+	}
+	return false
+}
+
+// StartEventsFor returns the process-level message start events that start
+// an instance on the named message, in document order.
+func (p *Process) StartEventsFor(messageName string) []*Element { return p.starts[messageName] }
+
+// CatchEventsFor returns every element that a running instance can wait at
+// for the named message: intermediate catch events, boundary events, receive
+// tasks and message start events of event sub-processes, at any depth, in
+// document order.
+func (p *Process) CatchEventsFor(messageName string) []*Element { return p.catches[messageName] }
+
+// MessageNames returns the names of the messages the process starts on or
+// catches, sorted.
+func (p *Process) MessageNames() []string { return p.messageNames }
+
+// Scopes returns the process scope followed by every sub-process scope, in
+// document order.
+func (p *Process) Scopes() []*Scope { return p.scopes }
