@@ -29,6 +29,28 @@ func nullable(s string) value {
 	return stringValue(s)
 }
 
+// context returns the input as an evaluation context map (empty strings are
+// nil), for FEEL expressions that need one.
+func (in *Input) context() map[string]any {
+	m := map[string]any{"ageSeconds": in.AgeSeconds}
+	for k, v := range map[string]string{
+		"reason": in.Reason, "messageName": in.MessageName, "correlationKey": in.CorrelationKey,
+		"source": in.Source, "instanceState": in.InstanceState,
+	} {
+		if v == "" {
+			m[k] = nil
+		} else {
+			m[k] = v
+		}
+	}
+	if in.Payload != nil {
+		m["payload"] = in.Payload
+	} else {
+		m["payload"] = nil
+	}
+	return m
+}
+
 // lookup resolves a name path without building a context map.
 func (in *Input) lookup(path []string) value {
 	if path[0] == "payload" {

@@ -3,6 +3,8 @@ package decisiontable
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tracker-dev/tracker/feel"
 )
 
 // Result is the outcome of evaluating a table: the rules that make up the
@@ -54,6 +56,24 @@ func (t *Table) evalErr(elem, format string, args ...any) error {
 type scope struct {
 	m  map[string]any
 	in *Input
+}
+
+// context returns the evaluation context as a map, for FEEL expressions;
+// for an Input it is built once per evaluation.
+func (s *scope) context() map[string]any {
+	if s.m == nil && s.in != nil {
+		s.m = s.in.context()
+	}
+	return s.m
+}
+
+// eval evaluates a FEEL input or output expression.
+func (s *scope) eval(e *feel.Expression) (value, any, error) {
+	x, err := e.Eval(s.context())
+	if err != nil {
+		return value{}, nil, err
+	}
+	return fromAny(x), x, nil
 }
 
 func (s *scope) lookup(path []string) value {
@@ -164,7 +184,16 @@ func (t *Table) evaluate(s *scope) (Result, error) {
 func (t *Table) selectRules(s *scope, vals []value, hits []int) ([]int, error) {
 	for i := range t.inputs {
 		c := &t.inputs[i]
-		v, err := conform(s.lookup(c.path), c.typ)
+		v := value{}
+		if c.feel != nil {
+			var err error
+			if v, _, err = s.eval(c.feel); err != nil {
+				return nil, t.evalErr(c.id, "input %s: %v", c.title(), err)
+			}
+		} else {
+			v = s.lookup(c.path)
+		}
+		v, err := conform(v, c.typ)
 		if err != nil {
 			return nil, t.evalErr(c.id, "input %s: %v", c.title(), err)
 		}
@@ -287,11 +316,20 @@ func (c *outputCol) rank(v *value) int {
 // outValue is output j of rule r, typed.
 func (t *Table) outValue(s *scope, r *rule, j int) (value, error) {
 	e := &r.outs[j]
-	if e.path == nil {
+	c := &t.outputs[j]
+	var v value
+	switch {
+	case e.feel != nil:
+		var err error
+		if v, _, err = s.eval(e.feel); err != nil {
+			return v, t.evalErr(r.id, "output %q (%s): %v", c.name, e.text, err)
+		}
+	case e.path != nil:
+		v = s.lookup(e.path)
+	default:
 		return e.lit, nil
 	}
-	c := &t.outputs[j]
-	v, err := conform(s.lookup(e.path), c.typ)
+	v, err := conform(v, c.typ)
 	if err != nil {
 		return v, t.evalErr(r.id, "output %q (%s): %v", c.name, e.text, err)
 	}
@@ -301,7 +339,7 @@ func (t *Table) outValue(s *scope, r *rule, j int) (value, error) {
 // outAny is output j of rule r as a result value.
 func (t *Table) outAny(s *scope, r *rule, j int) (any, error) {
 	e := &r.outs[j]
-	if e.path == nil {
+	if e.path == nil && e.feel == nil {
 		return e.boxed, nil
 	}
 	v, err := t.outValue(s, r, j)
@@ -309,6 +347,10 @@ func (t *Table) outAny(s *scope, r *rule, j int) (any, error) {
 		return nil, err
 	}
 	if v.k == kOther {
+		if e.feel != nil {
+			_, x, err := s.eval(e.feel)
+			return x, err
+		}
 		return s.lookupAny(e.path), nil
 	}
 	return v.toAny(), nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tracker-dev/tracker/feel"
 )
 
 // Actions a table for uncorrelated events may decide on (DESIGN.md §5).
@@ -147,7 +149,8 @@ func (t *Table) RuleIDs() []string {
 type inputCol struct {
 	id, label string
 	expr      string
-	path      []string // the input expression as a name path
+	path      []string         // the input expression as a name path, looked up directly
+	feel      *feel.Expression // the input expression when it is more than a path
 	typ       kind
 	allowed   *unaryTest // input values, nil when not given
 }
@@ -177,8 +180,9 @@ type rule struct {
 // outEntry is an output entry: a literal, or a path resolved at evaluation.
 type outEntry struct {
 	lit   value
-	boxed any      // lit as a result value, boxed once at load
-	path  []string // non-nil for a name or path
+	boxed any              // lit as a result value, boxed once at load
+	path  []string         // non-nil for a name or path
+	feel  *feel.Expression // non-nil for another FEEL expression
 	text  string
 }
 
@@ -330,10 +334,14 @@ func compileInput(i int, rc rawColumn, ps *problems) inputCol {
 	c.typ = typ
 	if c.expr == "" {
 		ps.add(rc.line, elem, "input %d has no input expression; name the value to test, e.g. reason or payload.amount", i+1)
-	} else if path, err := parsePath(c.expr); err != nil {
-		ps.add(rc.line, elem, "input expression %q: %v", c.expr, err)
-	} else {
+	} else if path, err := parsePath(c.expr); err == nil {
 		c.path = path
+	} else if e, err := feel.Compile(c.expr); err != nil {
+		ps.add(rc.line, elem, "input expression %q: %v", c.expr, feelMessage(err))
+	} else if path, ok := e.Path(); ok {
+		c.path = path
+	} else {
+		c.feel = e
 	}
 	if strings.TrimSpace(rc.values) != "" {
 		u, err := parseUnaryTests(rc.values)
@@ -469,8 +477,22 @@ func compileOutEntry(ruleElem string, c *outputCol, e rawEntry, ps *problems) ou
 	}
 	v, path, err := parseOutputEntry(oe.text)
 	if err != nil {
-		ps.add(e.line, elem, "rule %s, output %q: %q: %v", ruleElem, c.name, oe.text, err)
-		return oe
+		// Not a literal or a name: maybe a FEEL expression (payload.amount * 2).
+		x, ferr := feel.Compile(oe.text)
+		if ferr != nil {
+			ps.add(e.line, elem, "rule %s, output %q: %q: %v", ruleElem, c.name, oe.text, err)
+			return oe
+		}
+		cv, isConst := x.Constant()
+		if !isConst {
+			oe.feel = x
+			return oe
+		}
+		v = fromAny(cv)
+		if v.k == kOther {
+			ps.add(e.line, elem, "rule %s, output %q: %q: lists and contexts are not supported as outputs", ruleElem, c.name, oe.text)
+			return oe
+		}
 	}
 	if path != nil {
 		if len(path) == 1 && (c.name == outAction && slices.Contains(actions, path[0]) || c.allowed != nil && c.allowed.match(&value{k: kString, s: path[0]})) {
@@ -515,6 +537,18 @@ func parseOutputEntry(src string) (value, []string, error) {
 		return value{}, nil, fmt.Errorf("unexpected %s after %s; an output is a single value or name", t.describe(), v)
 	}
 	return v, nil, nil
+}
+
+// feelMessage strips the feel package's "compile "src": " prefix, as our
+// messages quote the source already.
+func feelMessage(err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "compile ") {
+		if i := strings.Index(msg, `": `); i >= 0 {
+			return msg[i+3:]
+		}
+	}
+	return msg
 }
 
 func isKeyword(s string) bool {
