@@ -78,6 +78,9 @@ func readXML(data []byte) (*xnode, *Problem) {
 	var root *xnode
 	var stack []*xnode
 	for {
+		// The position before reading a token is where the token starts:
+		// character data between tags is a token of its own.
+		startLine, _ := d.InputPos()
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
 			break
@@ -92,10 +95,9 @@ func readXML(data []byte) (*xnode, *Problem) {
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
-			line, _ := d.InputPos()
-			return nil, &Problem{Line: line, Message: "DOCTYPE and entity declarations are not allowed in DMN files; remove the <!DOCTYPE ...> part"}
+			return nil, &Problem{Line: startLine, Message: "DOCTYPE and entity declarations are not allowed in DMN files; remove the <!DOCTYPE ...> part"}
 		case xml.StartElement:
-			line, _ := d.InputPos()
+			line := startLine
 			n := &xnode{name: t.Name, attrs: t.Attr, line: line}
 			if len(stack) == 0 {
 				if root != nil {

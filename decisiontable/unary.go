@@ -276,13 +276,12 @@ func (p *parser) interval() (positive, error) {
 
 // endpoint is a literal that can be compared: anything but null.
 func (p *parser) endpoint() (value, error) {
-	t := p.peek()
 	v, err := p.literal()
 	if err != nil {
 		return v, err
 	}
 	if v.k == kNull {
-		return v, fmt.Errorf("null cannot be compared (at %s)", t.describe())
+		return v, fmt.Errorf("null cannot be compared; write null alone to test for a missing value")
 	}
 	return v, nil
 }
