@@ -183,9 +183,11 @@ func (b *builder) claimID(id string, n *xnode) bool {
 
 // procBuild holds what is needed while building one process.
 type procBuild struct {
-	p     *Process
-	flows []*flowDef
-	elems []*elemDef
+	p        *Process
+	line     int
+	rejected map[string]bool // ids of unsupported elements, reported already
+	flows    []*flowDef
+	elems    []*elemDef
 }
 
 type flowDef struct {
@@ -203,7 +205,7 @@ type elemDef struct {
 	messageRef              string
 	hasMessageRef           bool
 	eventDefs               int
-	startInterrupting       bool
+	unsupported             bool // an unsupported event definition, reported already
 }
 
 func (b *builder) process(n *xnode) *Process {
@@ -218,7 +220,7 @@ func (b *builder) process(n *xnode) *Process {
 		Elements: map[string]*Element{}, Flows: map[string]*Flow{}, Messages: map[string]*Message{},
 		starts: map[string][]*Element{}, catches: map[string][]*Element{},
 	}
-	pb := &procBuild{p: p}
+	pb := &procBuild{p: p, line: n.line, rejected: map[string]bool{}}
 	for _, c := range n.children {
 		if c.is(NamespaceBPMN, "extensionElements") {
 			ext := b.extensions(c, n.line, id, p.Name)
@@ -299,8 +301,8 @@ func (b *builder) scope(pb *procBuild, n *xnode, owner *Element) *Scope {
 			b.flow(pb, c, owner)
 		case unsupportedNodes[local] != "":
 			id := c.get("id")
-			if id != "" {
-				b.claimID(id, c)
+			if id != "" && b.claimID(id, c) {
+				pb.rejected[id] = true
 			}
 			b.errorf(c.line, id, c.get("name"), "%s", unsupportedNodes[local])
 		case ignoredInScope[local]:
@@ -321,7 +323,7 @@ func (b *builder) element(pb *procBuild, n *xnode, kind Kind, owner *Element) *E
 		return nil
 	}
 	e := &Element{ID: id, Name: n.get("name"), Kind: kind, Parent: owner, Line: n.line, Interrupting: true}
-	d := &elemDef{e: e, startInterrupting: true}
+	d := &elemDef{e: e}
 	d.attachedRef = n.get("attachedToRef")
 	d.defaultRef = n.get("default")
 	if v := n.get("cancelActivity"); v == "false" {
@@ -362,6 +364,7 @@ func (b *builder) element(pb *procBuild, n *xnode, kind Kind, owner *Element) *E
 		}
 		if msg, ok := unsupportedEventDefs[local]; ok {
 			d.eventDefs++
+			d.unsupported = true
 			b.elErr(e, "%s", msg)
 			continue
 		}
@@ -496,6 +499,8 @@ func (b *builder) link(pb *procBuild) {
 			set       **Element
 		}{{fd.source, "source", &f.Source}, {fd.target, "target", &f.Target}} {
 			switch e := p.Elements[end.ref]; {
+			case pb.rejected[end.ref]:
+				ok = false
 			case end.ref == "":
 				b.errorf(f.Line, f.ID, f.Name, "the sequence flow has no %sRef", end.what)
 				ok = false
@@ -556,6 +561,7 @@ func (b *builder) condition(fd *flowDef) {
 		f.Deferred = true
 		b.warn(f.Line, f.ID, f.Name, "the condition %q is outside the supported FEEL subset (%v); the branch is chosen by the first event that arrives", fd.cond, feelReason(err))
 	default:
+		f.Deferred = true // reported as an error; no second warning about a missing condition
 		b.errorf(f.Line, f.ID, f.Name, "the condition %q is not valid FEEL: %v", fd.cond, feelReason(err))
 	}
 }
@@ -583,7 +589,7 @@ func (b *builder) attach(p *Process, d *elemDef) {
 	case host == nil:
 		b.elErr(e, "the boundary event is attached to %q, which is not an element of this process", d.attachedRef)
 	case !host.IsActivity() || host.IsEventSubProcess():
-		b.elErr(e, "the boundary event is attached to %q, a %s; boundary events can only sit on tasks and sub-processes", host.ID, host.Kind)
+		b.elErr(e, "the boundary event is attached to %q, %s; boundary events can only sit on tasks and sub-processes", host.ID, host.Kind.phrase())
 	case host.Parent != e.Parent:
 		b.elErr(e, "the boundary event is attached to %q, which is in a different (sub-)process", host.ID)
 	default:

@@ -27,7 +27,7 @@ func (b *builder) validate(pb *procBuild) {
 		b.checkElement(d)
 	}
 	for _, s := range p.scopes {
-		b.checkScope(p, s)
+		b.checkScope(p, pb.line, s)
 	}
 	b.reachability(p)
 	b.index(p)
@@ -35,11 +35,11 @@ func (b *builder) validate(pb *procBuild) {
 
 func (b *builder) checkElement(d *elemDef) {
 	e := d.e
-	if allowed, isEvent := allowedEvents[e.Kind]; isEvent && d.eventDefs <= 1 && !slices.Contains(allowed, e.Event) {
+	if allowed, isEvent := allowedEvents[e.Kind]; isEvent && d.eventDefs <= 1 && !d.unsupported && !slices.Contains(allowed, e.Event) {
 		if e.Event == NoneEvent {
-			b.elErr(e, "a %s needs a message or timer definition", e.Kind)
+			b.elErr(e, "%s needs a message or timer definition", e.Kind.phrase())
 		} else {
-			b.elErr(e, "%s %s events are not supported", eventWord(e.Event), e.Kind)
+			b.elErr(e, "%s with a %s definition is not supported", e.Kind.phrase(), eventWord(e.Event))
 		}
 	}
 	switch e.Kind {
@@ -93,7 +93,7 @@ func (b *builder) checkGateway(e *Element) {
 			t := f.Target
 			ok := (t.Kind == IntermediateCatchEvent && (t.Event == MessageEvent || t.Event == TimerEvent)) || t.Kind == ReceiveTask
 			if !ok {
-				b.elErr(e, "the event-based gateway leads to %q, a %s; it can only lead to message or timer catch events and receive tasks", t.ID, t.Kind)
+				b.elErr(e, "the event-based gateway leads to %q, %s; it can only lead to message or timer catch events and receive tasks", t.ID, t.Kind.phrase())
 			}
 		}
 	case ExclusiveGateway, InclusiveGateway:
@@ -110,7 +110,7 @@ func (b *builder) checkGateway(e *Element) {
 	}
 }
 
-func (b *builder) checkScope(p *Process, s *Scope) {
+func (b *builder) checkScope(p *Process, line int, s *Scope) {
 	var starts []*Element
 	for _, e := range s.Elements {
 		if e.Kind == StartEvent {
@@ -137,7 +137,7 @@ func (b *builder) checkScope(p *Process, s *Scope) {
 	switch o := s.Owner; {
 	case o == nil:
 		if len(starts) == 0 {
-			b.errorf(0, p.ID, p.Name, "the process has no start event")
+			b.errorf(line, p.ID, p.Name, "the process has no start event")
 		}
 	case o.TriggeredByEvent:
 		if len(starts) != 1 {
@@ -225,4 +225,41 @@ func (b *builder) index(p *Process) {
 		p.messageNames = append(p.messageNames, n)
 	}
 	slices.Sort(p.messageNames)
+}
+
+// phrase names the kind the way a modeller says it, with its article.
+func (k Kind) phrase() string {
+	switch k {
+	case StartEvent:
+		return "a start event"
+	case EndEvent:
+		return "an end event"
+	case IntermediateCatchEvent:
+		return "an intermediate catch event"
+	case IntermediateThrowEvent:
+		return "an intermediate throw event"
+	case BoundaryEvent:
+		return "a boundary event"
+	case ReceiveTask:
+		return "a receive task"
+	case SendTask:
+		return "a send task"
+	case ServiceTask:
+		return "a service task"
+	case ManualTask:
+		return "a manual task"
+	case UserTask:
+		return "a user task"
+	case SubProcess:
+		return "a sub-process"
+	case ExclusiveGateway:
+		return "an exclusive gateway"
+	case ParallelGateway:
+		return "a parallel gateway"
+	case InclusiveGateway:
+		return "an inclusive gateway"
+	case EventBasedGateway:
+		return "an event-based gateway"
+	}
+	return "a " + string(k)
 }
