@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -178,6 +177,7 @@ type InstanceView struct {
 	State          InstanceState
 	StartedAt      time.Time // event time of the starting message
 	EndedAt        time.Time // zero while active
+	EndElement     string    // the end event the instance finished at, "" while active
 	Variables      json.RawMessage
 	Elements       []ElementView // every element instance, in the order entered (the path)
 	Subscriptions  []SubscriptionView
@@ -286,55 +286,4 @@ type ActionUpdate struct {
 	State ActionState // ActionDelivered, ActionPending (failed attempt, will retry) or ActionFailed (gave up → incident)
 	Error string
 	At    time.Time
-}
-
-// ErrNotImplemented is returned by stubs that are not written yet.
-var ErrNotImplemented = errors.New("engine: not implemented")
-
-// Engine is the embedded tracking engine.
-type Engine struct{}
-
-// Open opens (or creates) the engine's store. It fails clearly if the dir is
-// locked by another process, corrupt, or of a newer format.
-func Open(opts Options) (*Engine, error) { return nil, ErrNotImplemented }
-
-// Close closes the store.
-func (e *Engine) Close() error { return ErrNotImplemented }
-
-// Apply applies a batch atomically: all state changes, feed entries, outbox
-// entries, and the batch's source positions are written in one Pebble batch.
-// It returns one Outcome per message.
-func (e *Engine) Apply(ctx context.Context, batch []Message) ([]Outcome, error) {
-	return nil, ErrNotImplemented
-}
-
-// Positions returns the next offset to read per topic/partition (last applied
-// offset + 1), from the store.
-func (e *Engine) Positions() map[TopicPartition]int64 { return nil }
-
-// Tick fires timers due at or before min(clock now, watermark) and expires
-// buffered messages; atomic like Apply.
-func (e *Engine) Tick(ctx context.Context, watermark time.Time) (TickResult, error) {
-	return TickResult{}, ErrNotImplemented
-}
-
-// Instance reads one instance.
-func (e *Engine) Instance(key int64) (InstanceView, bool, error) {
-	return InstanceView{}, false, ErrNotImplemented
-}
-
-// Feed returns up to max change-feed entries with Seq >= from.
-func (e *Engine) Feed(from uint64, max int) ([]Change, error) { return nil, ErrNotImplemented }
-
-// FeedNotify is signalled after each commit that appended entries.
-func (e *Engine) FeedNotify() <-chan struct{} { return nil }
-
-// PendingActions returns up to max pending outbox entries with Seq > after.
-func (e *Engine) PendingActions(after uint64, max int) ([]Action, error) {
-	return nil, ErrNotImplemented
-}
-
-// MarkActions records delivery attempts.
-func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error {
-	return ErrNotImplemented
 }

@@ -1,0 +1,738 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/tracker-dev/tracker/models"
+)
+
+// txn collects the effects of one Apply or Tick in one Pebble batch.
+type txn struct {
+	e        *Engine
+	ctx      context.Context
+	b        *pebble.Batch
+	wall     time.Time
+	cnt0     counters
+	accessed map[string]*group
+	ids      map[string]struct{}
+	feed     int
+	pos      map[TopicPartition]int64
+	buf      []byte
+	err      error // first Decider error
+}
+
+func (e *Engine) begin(ctx context.Context) *txn {
+	return &txn{
+		e: e, ctx: ctx, b: e.db.NewBatch(), wall: e.clock(), cnt0: e.cnt,
+		accessed: make(map[string]*group), ids: make(map[string]struct{}),
+	}
+}
+
+// rollback forgets the in-memory effects of a failed batch: every group it
+// touched is dropped from the cache and reloads from the store.
+func (t *txn) rollback() {
+	for _, g := range t.accessed {
+		t.e.drop(g)
+	}
+	t.e.cnt = t.cnt0
+	t.e.nextDue = time.Time{}
+	t.b.Close()
+}
+
+func (t *txn) commit() error {
+	for _, g := range t.accessed {
+		if !g.dirty {
+			continue
+		}
+		if len(g.insts) == 0 && len(g.msgs) == 0 && len(g.foreign) == 0 {
+			t.b.Delete(groupKey(g.ck), nil)
+		} else {
+			t.buf = encodeGroup(g, t.buf)
+			t.b.Set(groupKey(g.ck), t.buf, nil)
+		}
+	}
+	for tp, off := range t.pos {
+		t.b.Set(positionKey(tp), u64(nil, uint64(off)), nil)
+	}
+	t.b.Set(keyCounters, t.e.cnt.encode(), nil)
+	if err := t.b.Commit(t.e.wo); err != nil {
+		t.rollback()
+		return fmt.Errorf("commit engine batch: %w", err)
+	}
+	t.b.Close()
+	for _, g := range t.accessed {
+		g.dirty = false
+		if len(g.insts) == 0 && len(g.msgs) == 0 && len(g.foreign) == 0 {
+			t.e.drop(g)
+		}
+	}
+	for tp, off := range t.pos {
+		t.e.positions[tp] = off
+	}
+	for id := range t.ids {
+		t.e.dedupeChain(day(t.wall)).add(id)
+	}
+	t.e.evict()
+	if t.feed > 0 {
+		select {
+		case t.e.notify <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// group returns the group of a correlation key, loading it from the store on
+// a cache miss; with create it makes an empty one when none exists.
+func (t *txn) group(ck string, create bool) (*group, error) {
+	e := t.e
+	if g := e.cache[ck]; g != nil {
+		e.lruTouch(g)
+		t.accessed[ck] = g
+		return g, nil
+	}
+	var g *group
+	if e.groups.has(ck) {
+		v, found, err := get(e.db, groupKey(ck))
+		if err != nil {
+			return nil, fmt.Errorf("read group %q: %w", ck, err)
+		}
+		if found {
+			if g, err = decodeGroup(v); err != nil {
+				return nil, fmt.Errorf("read group %q: %w", ck, err)
+			}
+		}
+	}
+	if g == nil {
+		if !create {
+			return nil, nil
+		}
+		g = &group{ck: ck}
+		e.groups.add(ck)
+	}
+	e.cache[ck] = g
+	e.lruTouch(g)
+	t.accessed[ck] = g
+	return g, nil
+}
+
+// --- feed ---
+
+func (t *txn) change(kind ChangeKind, at time.Time, in *instance, el string, payload []byte) {
+	t.e.cnt.feed++
+	e := enc{b: t.buf[:0]}
+	e.uvarint(1)
+	e.str(string(kind))
+	e.time(at)
+	e.time(t.wall)
+	if in != nil {
+		e.varint(in.key)
+		e.str(in.pid)
+		e.int(in.ver)
+	} else {
+		e.varint(0)
+		e.str("")
+		e.int(0)
+	}
+	e.str(el)
+	e.bytes(payload)
+	t.buf = e.b
+	t.b.Set(feedKey(t.e.cnt.feed), e.b, nil)
+	t.feed++
+}
+
+func (t *txn) elementChange(kind ChangeKind, r *run, ei *elemInst, el *models.Element) {
+	if ei.root {
+		return
+	}
+	p := make([]byte, 0, 96)
+	p = append(p, `{"elementKey":`...)
+	p = strconv.AppendInt(p, ei.key, 10)
+	p = append(p, `,"scopeKey":`...)
+	scope := ei.scope
+	if len(r.in.elems) > 0 && scope == r.in.elems[0].key {
+		scope = 0
+	}
+	p = strconv.AppendInt(p, scope, 10)
+	if el != nil {
+		p = append(p, `,"kind":`...)
+		p = strconv.AppendQuote(p, string(el.Kind))
+	}
+	if kind == ChangeElementSkipped {
+		p = append(p, `,"deviation":true`...)
+	}
+	p = append(p, '}')
+	at := r.at
+	t.change(kind, at, r.in, ei.el, p)
+}
+
+// messagePayload is the payload of a ChangeMessage entry.
+type messagePayload struct {
+	MessageID      string          `json:"messageId"`
+	Name           string          `json:"name"`
+	CorrelationKey string          `json:"correlationKey"`
+	Source         string          `json:"source,omitempty"`
+	Outcome        Result          `json:"outcome"`
+	Reason         Reason          `json:"reason,omitempty"`
+	Decision       *Decision       `json:"decision,omitempty"`
+	EventTime      time.Time       `json:"eventTime"`
+	ReadAt         time.Time       `json:"readAt,omitzero"`
+	Topic          string          `json:"topic,omitempty"`
+	Partition      int             `json:"partition"`
+	Offset         int64           `json:"offset"`
+	Variables      json.RawMessage `json:"variables,omitempty"`
+	Detail         string          `json:"detail,omitempty"`
+}
+
+func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
+	p := messagePayload{
+		MessageID: m.ID, Name: m.Name, CorrelationKey: m.CorrelationKey, Source: m.Source,
+		Outcome: out.Result, Reason: out.Reason, Decision: out.Decision, EventTime: m.EventTime, ReadAt: m.ReadAt,
+		Topic: m.Position.Topic, Partition: m.Position.Partition, Offset: m.Position.Offset, Detail: m.Detail,
+	}
+	if json.Valid(m.Variables) {
+		p.Variables = m.Variables
+	}
+	b, _ := json.Marshal(p)
+	t.change(ChangeMessage, m.EventTime, in, "", b)
+}
+
+// incidentPayload is the payload of a ChangeIncident entry.
+type incidentPayload struct {
+	IncidentID     string    `json:"incidentId"`
+	Reason         string    `json:"reason"`
+	MessageID      string    `json:"messageId,omitempty"`
+	MessageName    string    `json:"messageName,omitempty"`
+	CorrelationKey string    `json:"correlationKey,omitempty"`
+	Source         string    `json:"source,omitempty"`
+	Severity       string    `json:"severity"`
+	Note           string    `json:"note,omitempty"`
+	RuleID         string    `json:"ruleId,omitempty"`
+	Detail         string    `json:"detail,omitempty"`
+	EventTime      time.Time `json:"eventTime,omitzero"`
+	Raw            string    `json:"raw,omitempty"`
+}
+
+func (t *txn) incident(r *run, el, detail string) {
+	p := incidentPayload{
+		IncidentID: actionID(r.in.key, el, r.at), Reason: "ELEMENT_ERROR", Severity: "high",
+		CorrelationKey: r.in.ck, Detail: detail,
+	}
+	b, _ := json.Marshal(p)
+	t.change(ChangeIncident, r.at, r.in, el, b)
+}
+
+func (t *txn) addAction(a *Action, at time.Time) {
+	t.e.cnt.action++
+	a.Seq = t.e.cnt.action
+	b, _ := json.Marshal(a)
+	t.b.Set(outboxKey(a.Seq), b, nil)
+	var in *instance
+	if a.InstanceKey != 0 {
+		in = &instance{key: a.InstanceKey, pid: a.ProcessID, ver: a.Version}
+	}
+	t.change(ChangeAction, at, in, a.ElementID, b)
+}
+
+func (t *txn) addForeign(ck, owner string, key int64) {
+	g, err := t.group(ck, true)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	for _, f := range g.foreign {
+		if f.key == key {
+			return
+		}
+	}
+	g.foreign = append(g.foreign, foreignRef{ck: owner, key: key})
+	g.dirty = true
+}
+
+func (t *txn) fail(err error) {
+	if t.err == nil {
+		t.err = err
+	}
+}
+
+// --- Apply ---
+
+// Apply applies a batch atomically: all state changes, feed entries, outbox
+// entries and the batch's source positions are written in one Pebble batch,
+// synced before Apply returns (unless Options.NoSync). It returns one Outcome
+// per message, in input order. On error nothing of the batch took effect.
+func (e *Engine) Apply(ctx context.Context, batch []Message) ([]Outcome, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	e.refreshProcs()
+	t := e.begin(ctx)
+	outs := make([]Outcome, len(batch))
+	for i := range batch {
+		m := &batch[i]
+		outs[i] = t.handle(m, false)
+		if t.err != nil {
+			t.rollback()
+			return nil, t.err
+		}
+		if m.Position.Topic != "" {
+			if t.pos == nil {
+				t.pos = make(map[TopicPartition]int64)
+			}
+			tp := TopicPartition{Topic: m.Position.Topic, Partition: m.Position.Partition}
+			if next := m.Position.Offset + 1; next > t.pos[tp] && next > e.positions[tp] {
+				t.pos[tp] = next
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		t.rollback()
+		return nil, fmt.Errorf("apply batch: %w", err)
+	}
+	if err := t.commit(); err != nil {
+		return nil, err
+	}
+	return outs, nil
+}
+
+// seen reports whether a message id was applied within the retention window.
+func (t *txn) seen(id string) (bool, error) {
+	if _, ok := t.ids[id]; ok {
+		return true, nil
+	}
+	e := t.e
+	first := day(t.wall.Add(-e.opts.DedupeRetention))
+	for d, c := range e.dedupe {
+		if d < first || !c.has(id) {
+			continue
+		}
+		_, found, err := get(e.db, dedupeKey(d, id))
+		if err != nil {
+			return false, fmt.Errorf("read message id %q: %w", id, err)
+		}
+		if found {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (t *txn) handle(m *Message, released bool) Outcome {
+	var out Outcome
+	if m.Invalid != "" {
+		t.uncorrelated(m, m.Invalid, nil, &out)
+		t.messageChange(m, &out, nil)
+		return out
+	}
+	if !released {
+		dup, err := t.seen(m.ID)
+		if err != nil {
+			t.fail(err)
+			return out
+		}
+		if dup {
+			out.Result = Duplicate
+			t.messageChange(m, &out, nil)
+			return out
+		}
+		t.ids[m.ID] = struct{}{}
+		t.b.Set(dedupeKey(day(t.wall), m.ID), nil, nil)
+	}
+	var in *instance
+	t.route(m, released, &out, &in)
+	t.messageChange(m, &out, in)
+	return out
+}
+
+func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
+	e := t.e
+	startEls := e.procs.starts[m.Name]
+	var noneStart *models.Process
+	if m.Start != "" {
+		if p := e.procs.latest[m.Start]; p != nil && p.Scope != nil && p.Scope.NoneStart != nil {
+			noneStart = p
+		}
+	}
+	g, err := t.group(m.CorrelationKey, false)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	known := e.procs.names[m.Name] || len(startEls) > 0 || noneStart != nil
+	if !known && !groupWaitsFor(g, m.Name) {
+		t.uncorrelated(m, ReasonUnknownMessage, g, out)
+		return
+	}
+	if g == nil {
+		if g, err = t.group(m.CorrelationKey, true); err != nil {
+			t.fail(err)
+			return
+		}
+	}
+	// 1. open subscriptions (§4.2), at most once per process id
+	done := map[string]bool{}
+	if t.correlateSubs(g, m, out, done, inst) {
+		return
+	}
+	// 2. start events (§4.1)
+	for _, s := range startEls {
+		p := s.p
+		if done[p.ID] || activeOf(g, p.ID) != nil {
+			continue
+		}
+		in := t.start(g, p, s.el, m, out)
+		done[p.ID] = true
+		if *inst == nil {
+			*inst = in
+		}
+	}
+	if noneStart != nil && !done[noneStart.ID] && activeOf(g, noneStart.ID) == nil {
+		in := t.start(g, noneStart, noneStart.Scope.NoneStart, m, out)
+		if *inst == nil {
+			*inst = in
+		}
+	}
+	if out.Result != "" {
+		return
+	}
+	// 3. skip ahead (§4.5)
+	for _, in := range g.insts {
+		if in.state != InstanceActive {
+			continue
+		}
+		p, err := e.process(in.pid, in.ver)
+		if err != nil || p.Conformance == models.Strict {
+			continue
+		}
+		for _, ei := range in.elems {
+			if ei.state != ElementActive || len(ei.trigs) == 0 || ei.root {
+				continue
+			}
+			el := p.Elements[ei.el]
+			if el == nil || el.Kind == models.SubProcess {
+				continue
+			}
+			path := skipPath(el, m.Name)
+			if path == nil {
+				continue
+			}
+			*inst = in
+			out.InstanceKey, out.ProcessID = in.key, in.pid
+			if !released {
+				out.Result, out.Reason = Buffered, ReasonSkipAhead
+				g.msgs = append(g.msgs, &bufMsg{m: *m, held: true, reason: ReasonSkipAhead})
+				g.dirty = true
+				t.b.Set(msgIndexKey(pHeld, m.EventTime, g.ck, m.ID), nil, nil)
+				return
+			}
+			r := t.newRun(g, in, p, m.EventTime, out)
+			c := r.skipTo(ei, path)
+			r.merge(m.Variables)
+			r.leave(c, ElementCompleted)
+			r.takeAll(path[len(path)-1], c.scope, true)
+			r.finish()
+			out.Result = Correlated
+			return
+		}
+	}
+	// 4. early or uncorrelated (§4.4, §4.7)
+	reason := ReasonNoInstance
+	ended := false
+	for _, in := range g.insts {
+		if in.state == InstanceActive {
+			reason = ReasonNoSubscription
+			*inst = in
+			break
+		}
+		ended = true
+	}
+	if reason == ReasonNoInstance && ended {
+		t.uncorrelated(m, ReasonInstanceEnded, g, out)
+		return
+	}
+	expiry := m.ReadAt.Add(m.BufferTTL)
+	if m.BufferTTL > 0 && (!released || expiry.After(t.wall)) {
+		t.buffer(g, m, reason, expiry)
+		out.Result, out.Reason = Buffered, reason
+		return
+	}
+	if released {
+		reason = ReasonBufferExpired
+	}
+	t.uncorrelated(m, reason, g, out)
+}
+
+func (t *txn) buffer(g *group, m *Message, reason Reason, expiry time.Time) {
+	g.msgs = append(g.msgs, &bufMsg{m: *m, reason: reason, expiry: expiry})
+	g.dirty = true
+	t.b.Set(msgIndexKey(pExpiry, expiry, g.ck, m.ID), nil, nil)
+}
+
+func groupWaitsFor(g *group, name string) bool {
+	if g == nil {
+		return false
+	}
+	for _, in := range g.insts {
+		for _, ei := range in.elems {
+			for _, tr := range ei.trigs {
+				if tr.msg == name && ei.state == ElementActive {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func activeOf(g *group, pid string) *instance {
+	for _, in := range g.insts {
+		if in.pid == pid && in.state == InstanceActive {
+			return in
+		}
+	}
+	return nil
+}
+
+// correlateSubs delivers m to the open subscriptions for it: the first
+// instance (oldest) of each process id only.
+func (t *txn) correlateSubs(g *group, m *Message, out *Outcome, done map[string]bool, inst **instance) bool {
+	hit := false
+	try := func(owner *group, in *instance) {
+		if in == nil || in.state != InstanceActive || done[in.pid] {
+			return
+		}
+		for _, ei := range in.elems {
+			if ei.state != ElementActive {
+				continue
+			}
+			for _, tr := range ei.trigs {
+				if tr.msg != m.Name || tr.ck != m.CorrelationKey {
+					continue
+				}
+				p, err := t.e.process(in.pid, in.ver)
+				if err != nil {
+					t.fail(err)
+					return
+				}
+				done[in.pid] = true
+				if !hit {
+					out.Result, out.InstanceKey, out.ProcessID = Correlated, in.key, in.pid
+					*inst = in
+				}
+				hit = true
+				r := t.newRun(owner, in, p, m.EventTime, out)
+				r.merge(m.Variables)
+				r.fire(ei, tr, m)
+				r.finish()
+				return
+			}
+		}
+	}
+	for _, in := range g.insts {
+		try(g, in)
+	}
+	for _, f := range g.foreign {
+		og, err := t.group(f.ck, false)
+		if err != nil {
+			t.fail(err)
+			return hit
+		}
+		if og != nil {
+			try(og, og.instance(f.key))
+		}
+	}
+	return hit
+}
+
+func (t *txn) newRun(g *group, in *instance, p *models.Process, at time.Time, out *Outcome) *run {
+	g.dirty = true
+	return &run{t: t, g: g, in: in, p: p, at: at, out: out}
+}
+
+// finish drains the walk and then hands buffered and held messages to the
+// subscriptions it opened, earliest event time first.
+func (r *run) finish() {
+	r.drain()
+	for len(r.opened) > 0 {
+		o := r.opened[0]
+		r.opened = r.opened[1:]
+		if o.ei.state != ElementActive {
+			continue
+		}
+		g := r.g
+		if o.ck != g.ck {
+			var err error
+			if g, err = r.t.group(o.ck, false); err != nil || g == nil {
+				continue
+			}
+		}
+		best := -1
+		for i, bm := range g.msgs {
+			if bm.m.Name == o.msg && bm.m.CorrelationKey == o.ck && (best < 0 || bm.m.EventTime.Before(g.msgs[best].m.EventTime)) {
+				best = i
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		bm := g.msgs[best]
+		var tr trigger
+		found := false
+		for _, x := range o.ei.trigs {
+			if x.msg == o.msg && x.ck == o.ck {
+				tr, found = x, true
+				break
+			}
+		}
+		if !found {
+			continue
+		}
+		g.msgs = append(g.msgs[:best], g.msgs[best+1:]...)
+		g.dirty = true
+		r.t.unindex(g, bm)
+		m := bm.m
+		out := Outcome{Result: Correlated, InstanceKey: r.in.key, ProcessID: r.in.pid}
+		sub := &run{t: r.t, g: r.g, in: r.in, p: r.p, at: m.EventTime, out: &out}
+		sub.merge(m.Variables)
+		sub.fire(o.ei, tr, &m)
+		sub.drain()
+		r.opened = append(r.opened, sub.opened...)
+		r.t.messageChange(&m, &out, r.in)
+		if r.out != nil {
+			r.out.Entered = append(r.out.Entered, out.Entered...)
+			r.out.Left = append(r.out.Left, out.Left...)
+		}
+	}
+}
+
+func (t *txn) unindex(g *group, bm *bufMsg) {
+	if bm.held {
+		t.b.Delete(msgIndexKey(pHeld, bm.m.EventTime, g.ck, bm.m.ID), nil)
+	} else {
+		t.b.Delete(msgIndexKey(pExpiry, bm.expiry, g.ck, bm.m.ID), nil)
+	}
+}
+
+// start creates an instance from a start event (message start, or the none
+// start of a `start:` mapping).
+func (t *txn) start(g *group, p *models.Process, s *models.Element, m *Message, out *Outcome) *instance {
+	t.e.cnt.inst++
+	in := &instance{key: t.e.cnt.inst, pid: p.ID, ver: p.Version, ck: g.ck, state: InstanceActive, start: m.EventTime}
+	g.insts = append(g.insts, in)
+	t.b.Set(instanceKey(in.key), []byte(g.ck), nil)
+	if out.Result == "" {
+		out.Result, out.InstanceKey, out.ProcessID = Started, in.key, p.ID
+	}
+	r := t.newRun(g, in, p, m.EventTime, out)
+	t.change(ChangeInstanceStarted, m.EventTime, in, s.ID, fmt.Appendf(nil, `{"correlationKey":%q}`, g.ck))
+	t.e.cnt.inst++
+	root := &elemInst{key: t.e.cnt.inst, el: p.ID, state: ElementActive, start: m.EventTime, root: true}
+	in.elems = append(in.elems, root)
+	r.openEventSubs(root, p.Scope)
+	r.merge(m.Variables)
+	st := r.newElem(s, root.key, ElementActive)
+	r.leave(st, ElementCompleted)
+	r.takeAll(s, root.key, true)
+	r.finish()
+	return in
+}
+
+func (t *txn) endInstance(r *run, state InstanceState) {
+	in := r.in
+	in.state = state
+	in.end = r.at
+	kind := ChangeInstanceCompleted
+	if state == InstanceCancelled {
+		kind = ChangeInstanceCancelled
+	}
+	t.change(kind, r.at, in, in.endEl, fmt.Appendf(nil, `{"correlationKey":%q}`, in.ck))
+	t.b.Set(cleanupKey(t.wall.Add(t.e.opts.DedupeRetention), r.g.ck, in.key), nil, nil)
+}
+
+// uncorrelated asks the Decider and records the decision's effects.
+func (t *txn) uncorrelated(m *Message, reason Reason, g *group, out *Outcome) {
+	state := ""
+	if g != nil {
+		for _, in := range g.insts {
+			state = string(in.state)
+			if in.state == InstanceActive {
+				break
+			}
+		}
+	}
+	d := Decision{Action: DecisionIncident, Severity: "medium"}
+	if t.e.opts.Decider != nil {
+		var err error
+		d, err = t.e.opts.Decider.Decide(t.ctx, UncorrelatedMessage{Message: m, Reason: reason, InstanceState: state, Age: t.wall.Sub(m.ReadAt)})
+		if err != nil {
+			t.fail(fmt.Errorf("decide on uncorrelated message %q (%s): %w", m.ID, reason, err))
+			return
+		}
+	}
+	out.Result, out.Reason, out.Decision = Uncorrelated, reason, &d
+	switch d.Action {
+	case DecisionIgnore:
+		b, _ := json.Marshal(map[string]string{"messageId": m.ID, "reason": string(reason), "ruleId": d.RuleID, "note": d.Note})
+		t.change(ChangeIgnored, m.EventTime, nil, "", b)
+	case DecisionBuffer:
+		if m.CorrelationKey == "" || reason == ReasonDecodeError || reason == ReasonMissingCorrelationKey {
+			t.incidentFor(m, reason, d)
+			return
+		}
+		if g == nil {
+			var err error
+			if g, err = t.group(m.CorrelationKey, true); err != nil {
+				t.fail(err)
+				return
+			}
+		}
+		ttl := m.BufferTTL
+		if ttl <= 0 {
+			ttl = defaultDecisionTTL
+		}
+		t.buffer(g, m, reason, t.wall.Add(ttl))
+		out.Result = Buffered
+	case DecisionDeadLetter:
+		headers := map[string]string{"reason": string(reason)}
+		for _, h := range m.Headers {
+			headers[h.Key] = string(h.Value)
+		}
+		vars := json.RawMessage(m.Raw)
+		if !json.Valid(vars) {
+			vars, _ = json.Marshal(string(m.Raw))
+		}
+		t.addAction(&Action{
+			ID: actionID(0, "dead-letter/"+m.ID, m.EventTime), Type: "dead-letter", Target: DecisionDeadLetter,
+			CorrelationKey: m.CorrelationKey, RaisedAt: t.wall, Variables: vars, Headers: headers, State: ActionPending,
+		}, m.EventTime)
+	default:
+		t.incidentFor(m, reason, d)
+	}
+}
+
+func (t *txn) incidentFor(m *Message, reason Reason, d Decision) {
+	p := incidentPayload{
+		IncidentID: actionID(0, m.ID, m.EventTime) + "-" + string(reason), Reason: string(reason), MessageID: m.ID, MessageName: m.Name,
+		CorrelationKey: m.CorrelationKey, Source: m.Source, Severity: d.Severity, Note: d.Note, RuleID: d.RuleID,
+		Detail: m.Detail, EventTime: m.EventTime, Raw: string(m.Raw),
+	}
+	if p.Severity == "" {
+		p.Severity = "medium"
+	}
+	b, _ := json.Marshal(p)
+	t.change(ChangeIncident, m.EventTime, nil, "", b)
+}
+
+var errStop = errors.New("stop")
+
+var _ = sort.Ints

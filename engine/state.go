@@ -1,0 +1,327 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// group is the unit of caching and storage: everything the engine knows under
+// one correlation key — the instances started with it (active and recently
+// ended), their element instances, subscriptions and timers, and the messages
+// buffered for it. One message touches one group, so the hot path is one map
+// lookup and, on a cache miss, one store read.
+type group struct {
+	ck      string
+	insts   []*instance
+	msgs    []*bufMsg    // buffered (TTL) and held (skip-ahead) messages
+	foreign []foreignRef // instances of other groups with a subscription under this key
+	dirty   bool         // changed in the current batch
+	prev    *group       // LRU list
+	next    *group
+}
+
+// foreignRef points at an instance whose subscription uses this group's key
+// although the instance was started with another one.
+type foreignRef struct {
+	ck  string
+	key int64
+}
+
+// instance is one process instance.
+type instance struct {
+	key     int64
+	pid     string
+	ver     int
+	ck      string
+	state   InstanceState
+	start   time.Time
+	end     time.Time
+	endEl   string
+	vars    map[string]json.RawMessage
+	elems   []*elemInst
+	joins   []join
+	decoded map[string]any // vars decoded for FEEL; nil when stale
+}
+
+// elemInst is one element instance. The root element instance stands for the
+// process scope itself; it is not part of the path.
+type elemInst struct {
+	key   int64
+	el    string
+	state ElementState
+	scope int64 // key of the enclosing scope's element instance (0 for root)
+	start time.Time
+	end   time.Time
+	root  bool
+	trigs []trigger
+}
+
+// trigger is something an active element instance waits for: a message
+// subscription or a timer. Target is the element that fires: the element
+// itself (catch event, receive task), a boundary event, a catch event after an
+// event-based gateway or deferred choice, or an event sub-process start.
+type trigger struct {
+	target string
+	msg    string // message name; "" for timers
+	ck     string
+	due    time.Time
+	fired  int
+	flow   string // deferred choice: the branch this trigger selects
+}
+
+// join counts tokens that arrived at a joining gateway in a scope.
+type join struct {
+	scope int64
+	gw    string
+	flows map[string]int
+}
+
+// bufMsg is a message kept in a group: buffered (early event, §4.4) until a
+// subscription opens or its TTL passes, or held (skip-ahead, §4.5) until the
+// watermark passes its event time.
+type bufMsg struct {
+	m      Message
+	held   bool
+	reason Reason
+	expiry time.Time // buffered: ReadAt + TTL
+}
+
+func (i *instance) elem(key int64) *elemInst {
+	// element instances are appended in key order
+	n := sort.Search(len(i.elems), func(j int) bool { return i.elems[j].key >= key })
+	if n < len(i.elems) && i.elems[n].key == key {
+		return i.elems[n]
+	}
+	return nil
+}
+
+func (g *group) instance(key int64) *instance {
+	for _, in := range g.insts {
+		if in.key == key {
+			return in
+		}
+	}
+	return nil
+}
+
+// --- encoding ---
+
+const (
+	recGroupV1 = 1
+)
+
+func encodeGroup(g *group, buf []byte) []byte {
+	e := enc{b: buf[:0]}
+	e.uvarint(recGroupV1)
+	e.str(g.ck)
+	e.uvarint(uint64(len(g.insts)))
+	for _, in := range g.insts {
+		encodeInstance(&e, in)
+	}
+	e.uvarint(uint64(len(g.msgs)))
+	for _, bm := range g.msgs {
+		encodeMessage(&e, &bm.m)
+		e.bool(bm.held)
+		e.str(string(bm.reason))
+		e.time(bm.expiry)
+	}
+	e.uvarint(uint64(len(g.foreign)))
+	for _, f := range g.foreign {
+		e.str(f.ck)
+		e.varint(f.key)
+	}
+	return e.b
+}
+
+func encodeInstance(e *enc, in *instance) {
+	e.varint(in.key)
+	e.str(in.pid)
+	e.int(in.ver)
+	e.str(in.ck)
+	e.str(string(in.state))
+	e.time(in.start)
+	e.time(in.end)
+	e.str(in.endEl)
+	keys := make([]string, 0, len(in.vars))
+	for k := range in.vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	e.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		e.str(k)
+		e.bytes(in.vars[k])
+	}
+	e.uvarint(uint64(len(in.elems)))
+	for _, ei := range in.elems {
+		e.varint(ei.key)
+		e.str(ei.el)
+		e.str(string(ei.state))
+		e.varint(ei.scope)
+		e.time(ei.start)
+		e.time(ei.end)
+		e.bool(ei.root)
+		e.uvarint(uint64(len(ei.trigs)))
+		for _, t := range ei.trigs {
+			e.str(t.target)
+			e.str(t.msg)
+			e.str(t.ck)
+			e.time(t.due)
+			e.int(t.fired)
+			e.str(t.flow)
+		}
+	}
+	e.uvarint(uint64(len(in.joins)))
+	for _, j := range in.joins {
+		e.varint(j.scope)
+		e.str(j.gw)
+		fl := make([]string, 0, len(j.flows))
+		for f := range j.flows {
+			fl = append(fl, f)
+		}
+		sort.Strings(fl)
+		e.uvarint(uint64(len(fl)))
+		for _, f := range fl {
+			e.str(f)
+			e.int(j.flows[f])
+		}
+	}
+}
+
+func encodeMessage(e *enc, m *Message) {
+	e.str(m.Name)
+	e.str(m.CorrelationKey)
+	e.str(m.ID)
+	e.time(m.EventTime)
+	e.time(m.ReadAt)
+	e.bytes(m.Variables)
+	e.str(m.Source)
+	e.varint(int64(m.BufferTTL))
+	e.str(m.Start)
+	e.str(m.Position.Topic)
+	e.int(m.Position.Partition)
+	e.varint(m.Position.Offset)
+	e.str(string(m.Invalid))
+	e.str(m.Detail)
+	e.bytes(m.Raw)
+	e.bytes(m.Key)
+	e.uvarint(uint64(len(m.Headers)))
+	for _, h := range m.Headers {
+		e.str(h.Key)
+		e.bytes(h.Value)
+	}
+}
+
+func decodeMessage(d *dec) Message {
+	var m Message
+	m.Name = d.str()
+	m.CorrelationKey = d.str()
+	m.ID = d.str()
+	m.EventTime = d.time()
+	m.ReadAt = d.time()
+	m.Variables = d.bytes()
+	m.Source = d.str()
+	m.BufferTTL = time.Duration(d.varint())
+	m.Start = d.str()
+	m.Position.Topic = d.str()
+	m.Position.Partition = d.int()
+	m.Position.Offset = d.varint()
+	m.Invalid = Reason(d.str())
+	m.Detail = d.str()
+	m.Raw = d.bytes()
+	m.Key = d.bytes()
+	if n := d.count(); n > 0 {
+		m.Headers = make([]Header, n)
+		for i := range m.Headers {
+			m.Headers[i].Key = d.str()
+			m.Headers[i].Value = d.bytes()
+		}
+	}
+	return m
+}
+
+func decodeGroup(b []byte) (*group, error) {
+	d := dec{b: b}
+	if v := d.uvarint(); v != recGroupV1 {
+		return nil, fmt.Errorf("%w: group record version %d", errCorrupt, v)
+	}
+	g := &group{ck: d.str()}
+	n := d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		g.insts = append(g.insts, decodeInstance(&d))
+	}
+	n = d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		bm := &bufMsg{m: decodeMessage(&d)}
+		bm.held = d.bool()
+		bm.reason = Reason(d.str())
+		bm.expiry = d.time()
+		g.msgs = append(g.msgs, bm)
+	}
+	n = d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		g.foreign = append(g.foreign, foreignRef{ck: d.str(), key: d.varint()})
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes in group record", errCorrupt, len(d.b))
+	}
+	return g, nil
+}
+
+func decodeInstance(d *dec) *instance {
+	in := &instance{}
+	in.key = d.varint()
+	in.pid = d.str()
+	in.ver = d.int()
+	in.ck = d.str()
+	in.state = InstanceState(d.str())
+	in.start = d.time()
+	in.end = d.time()
+	in.endEl = d.str()
+	n := d.count()
+	in.vars = make(map[string]json.RawMessage, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.str()
+		in.vars[k] = d.bytes()
+	}
+	n = d.count()
+	in.elems = make([]*elemInst, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		ei := &elemInst{}
+		ei.key = d.varint()
+		ei.el = d.str()
+		ei.state = ElementState(d.str())
+		ei.scope = d.varint()
+		ei.start = d.time()
+		ei.end = d.time()
+		ei.root = d.bool()
+		m := d.count()
+		for j := 0; j < m && d.err == nil; j++ {
+			var t trigger
+			t.target = d.str()
+			t.msg = d.str()
+			t.ck = d.str()
+			t.due = d.time()
+			t.fired = d.int()
+			t.flow = d.str()
+			ei.trigs = append(ei.trigs, t)
+		}
+		in.elems = append(in.elems, ei)
+	}
+	n = d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		j := join{scope: d.varint(), gw: d.str(), flows: map[string]int{}}
+		m := d.count()
+		for k := 0; k < m && d.err == nil; k++ {
+			f := d.str()
+			j.flows[f] = d.int()
+		}
+		in.joins = append(in.joins, j)
+	}
+	return in
+}

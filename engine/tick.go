@@ -1,0 +1,467 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// tickBatch bounds how many timers / messages one Tick commit handles.
+const tickBatch = 2000
+
+type tickItem struct {
+	kind   byte // pTimer, pHeld, pExpiry
+	at     time.Time
+	key    []byte
+	ck     string
+	inst   int64
+	elem   int64
+	target string
+	id     string
+}
+
+// Tick fires timers due at or before min(clock now, watermark), releases
+// messages held for skip-ahead whose event time the watermark has passed, and
+// expires buffered messages whose TTL has passed (by the clock), in event-time
+// order; then removes expired dedupe keys and ended instances past retention.
+// Each round of up to 2,000 items is one atomic batch.
+func (e *Engine) Tick(ctx context.Context, watermark time.Time) (TickResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var res TickResult
+	if e.closed {
+		return res, ErrClosed
+	}
+	e.refreshProcs()
+	now := e.clock()
+	limit := now
+	if watermark.Before(limit) {
+		limit = watermark
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("tick: %w", err)
+		}
+		var items []tickItem
+		var err error
+		if items, err = e.dueItems(items, pTimer, limit); err == nil {
+			if items, err = e.dueItems(items, pHeld, watermark); err == nil {
+				items, err = e.dueItems(items, pExpiry, now)
+			}
+		}
+		if err != nil {
+			return res, fmt.Errorf("tick: scan due items: %w", err)
+		}
+		sort.SliceStable(items, func(i, j int) bool { return items[i].at.Before(items[j].at) })
+		t := e.begin(ctx)
+		for _, it := range items {
+			t.tickItem(it, &res)
+			if t.err != nil {
+				t.rollback()
+				return res, t.err
+			}
+		}
+		last := len(items) < tickBatch
+		if last {
+			if err := t.cleanup(now); err != nil {
+				t.rollback()
+				return res, err
+			}
+		}
+		if err := t.commit(); err != nil {
+			return res, err
+		}
+		if last {
+			break
+		}
+	}
+	next, err := e.firstTimer()
+	if err != nil {
+		return res, err
+	}
+	e.nextDue, res.NextDue = next, next
+	return res, nil
+}
+
+func (e *Engine) dueItems(items []tickItem, prefix byte, upTo time.Time) ([]tickItem, error) {
+	if upTo.IsZero() {
+		return items, nil
+	}
+	upper := ts([]byte{prefix}, upTo.Add(time.Nanosecond))
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: upper})
+	if err != nil {
+		return items, err
+	}
+	n := 0
+	for it.First(); it.Valid() && n < tickBatch; it.Next() {
+		k := append([]byte(nil), it.Key()...)
+		if len(k) < 9 {
+			it.Close()
+			return items, fmt.Errorf("%w: index key %q", errCorrupt, k)
+		}
+		ti := tickItem{kind: prefix, at: readTS(k[1:9]), key: k}
+		switch prefix {
+		case pTimer:
+			if len(k) < 25 {
+				it.Close()
+				return items, fmt.Errorf("%w: timer key %q", errCorrupt, k)
+			}
+			ti.inst = int64(beU64(k[9:17]))
+			ti.elem = int64(beU64(k[17:25]))
+			ti.target = string(k[25:])
+			v, err := it.ValueAndErr()
+			if err != nil {
+				it.Close()
+				return items, err
+			}
+			ti.ck = string(v)
+		default:
+			ck, id := splitCK(k)
+			ti.ck, ti.id = ck, string(id)
+		}
+		items = append(items, ti)
+		n++
+	}
+	return items, it.Close()
+}
+
+func (e *Engine) firstTimer() (time.Time, error) {
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pTimer}, UpperBound: []byte{pTimer + 1}})
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer it.Close()
+	if it.First() && len(it.Key()) >= 9 {
+		return readTS(it.Key()[1:9]), nil
+	}
+	return time.Time{}, nil
+}
+
+func (t *txn) tickItem(it tickItem, res *TickResult) {
+	t.b.Delete(it.key, nil)
+	g, err := t.group(it.ck, false)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	if g == nil {
+		return
+	}
+	switch it.kind {
+	case pTimer:
+		in := g.instance(it.inst)
+		if in == nil || in.state != InstanceActive {
+			return
+		}
+		ei := in.elem(it.elem)
+		if ei == nil || ei.state != ElementActive {
+			return
+		}
+		for _, tr := range ei.trigs {
+			if tr.msg == "" && tr.target == it.target && tr.due.Equal(it.at) {
+				p, err := t.e.process(in.pid, in.ver)
+				if err != nil {
+					t.fail(err)
+					return
+				}
+				r := t.newRun(g, in, p, tr.due, nil)
+				r.timer = true
+				r.fire(ei, tr, nil)
+				r.finish()
+				res.Fired++
+				return
+			}
+		}
+	case pHeld, pExpiry:
+		for i, bm := range g.msgs {
+			if bm.m.ID != it.id || bm.held != (it.kind == pHeld) {
+				continue
+			}
+			g.msgs = append(g.msgs[:i], g.msgs[i+1:]...)
+			g.dirty = true
+			m := bm.m
+			var out Outcome
+			if it.kind == pHeld {
+				var in *instance
+				t.route(&m, true, &out, &in)
+				t.messageChange(&m, &out, in)
+				res.Released++
+			} else {
+				t.uncorrelated(&m, ReasonBufferExpired, g, &out)
+				t.messageChange(&m, &out, nil)
+				res.Expired++
+			}
+			res.Outcomes = append(res.Outcomes, out)
+			return
+		}
+	}
+}
+
+// cleanup removes dedupe keys older than the retention and ended instances
+// whose retention passed.
+func (t *txn) cleanup(now time.Time) error {
+	e := t.e
+	first := day(now.Add(-e.opts.DedupeRetention))
+	drop := false
+	for d := range e.dedupe {
+		if d < first {
+			delete(e.dedupe, d)
+			drop = true
+		}
+	}
+	if drop {
+		t.b.DeleteRange([]byte{pDedupe}, dedupeKey(first, ""), nil)
+	}
+	upper := ts([]byte{pCleanup}, now.Add(time.Nanosecond))
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pCleanup}, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	var keys [][]byte
+	for it.First(); it.Valid() && len(keys) < tickBatch; it.Next() {
+		keys = append(keys, append([]byte(nil), it.Key()...))
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		t.b.Delete(k, nil)
+		ck, rest := splitCK(k)
+		if len(rest) != 8 {
+			continue
+		}
+		key := int64(beU64(rest))
+		g, err := t.group(ck, false)
+		if err != nil {
+			return err
+		}
+		if g == nil {
+			continue
+		}
+		for i, in := range g.insts {
+			if in.key == key && in.state != InstanceActive {
+				g.insts = append(g.insts[:i], g.insts[i+1:]...)
+				g.dirty = true
+				t.b.Delete(instanceKey(key), nil)
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// Instance reads one instance: its state, path (element instances in the
+// order entered), variables, open subscriptions and pending timers. Ended
+// instances stay readable until their retention passes.
+func (e *Engine) Instance(key int64) (InstanceView, bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return InstanceView{}, false, ErrClosed
+	}
+	v, found, err := get(e.db, instanceKey(key))
+	if err != nil || !found {
+		return InstanceView{}, false, err
+	}
+	ck := string(v)
+	g := e.cache[ck]
+	if g == nil {
+		b, found, err := get(e.db, groupKey(ck))
+		if err != nil || !found {
+			return InstanceView{}, false, err
+		}
+		if g, err = decodeGroup(b); err != nil {
+			return InstanceView{}, false, fmt.Errorf("read instance %d: %w", key, err)
+		}
+	}
+	in := g.instance(key)
+	if in == nil {
+		return InstanceView{}, false, nil
+	}
+	return e.view(in), true, nil
+}
+
+func (e *Engine) view(in *instance) InstanceView {
+	vars, _ := json.Marshal(in.vars)
+	if in.vars == nil {
+		vars = []byte("{}")
+	}
+	iv := InstanceView{
+		Key: in.key, ProcessID: in.pid, Version: in.ver, CorrelationKey: in.ck, State: in.state,
+		StartedAt: in.start, EndedAt: in.end, EndElement: in.endEl, Variables: vars,
+	}
+	p, _ := e.opts.Processes.Get(in.pid, in.ver)
+	var rootKey int64
+	for _, ei := range in.elems {
+		if ei.root {
+			rootKey = ei.key
+			if ei.state != ElementActive {
+				continue
+			}
+		} else {
+			ev := ElementView{Key: ei.key, ElementID: ei.el, State: ei.state, ScopeKey: ei.scope, StartedAt: ei.start, EndedAt: ei.end}
+			if ev.ScopeKey == rootKey {
+				ev.ScopeKey = 0
+			}
+			if p != nil {
+				if el := p.Elements[ei.el]; el != nil {
+					ev.Kind = el.Kind
+				}
+			}
+			iv.Elements = append(iv.Elements, ev)
+		}
+		if ei.state != ElementActive {
+			continue
+		}
+		for _, tr := range ei.trigs {
+			if tr.msg != "" {
+				iv.Subscriptions = append(iv.Subscriptions, SubscriptionView{ElementID: tr.target, MessageName: tr.msg, CorrelationKey: tr.ck})
+			} else {
+				iv.Timers = append(iv.Timers, TimerView{ElementID: tr.target, Due: tr.due})
+			}
+		}
+	}
+	return iv
+}
+
+// Feed returns up to max change-feed entries with Seq >= from, in order.
+// Sequence numbers start at 1 and have no gaps; a consumer that processed up
+// to n asks for Feed(n+1, max).
+func (e *Engine) Feed(from uint64, max int) ([]Change, error) {
+	if max <= 0 {
+		max = 1000
+	}
+	if from == 0 {
+		from = 1
+	}
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: feedKey(from), UpperBound: []byte{pFeed + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("read change feed: %w", err)
+	}
+	defer it.Close()
+	var out []Change
+	for it.First(); it.Valid() && len(out) < max; it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return out, fmt.Errorf("read change feed: %w", err)
+		}
+		c, err := decodeChange(it.Key(), v)
+		if err != nil {
+			return out, fmt.Errorf("read change feed: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func decodeChange(k, v []byte) (Change, error) {
+	if len(k) != 9 {
+		return Change{}, fmt.Errorf("%w: feed key %q", errCorrupt, k)
+	}
+	d := dec{b: v}
+	if ver := d.uvarint(); ver != 1 {
+		return Change{}, fmt.Errorf("%w: feed record version %d", errCorrupt, ver)
+	}
+	c := Change{Seq: beU64(k[1:])}
+	c.Kind = ChangeKind(d.str())
+	c.Time = d.time()
+	c.WallTime = d.time()
+	c.InstanceKey = d.varint()
+	c.ProcessID = d.str()
+	c.Version = d.int()
+	c.ElementID = d.str()
+	c.Payload = d.bytes()
+	return c, d.err
+}
+
+// PendingActions returns up to max outbox entries not yet delivered or given
+// up, with Seq > after, in order.
+func (e *Engine) PendingActions(after uint64, max int) ([]Action, error) {
+	if max <= 0 {
+		max = 1000
+	}
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: outboxKey(after + 1), UpperBound: []byte{pOutbox + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer it.Close()
+	var out []Action
+	for it.First(); it.Valid() && len(out) < max; it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return out, fmt.Errorf("read outbox: %w", err)
+		}
+		var a Action
+		if err := json.Unmarshal(v, &a); err != nil {
+			return out, fmt.Errorf("read outbox entry %d: %w: %v", beU64(it.Key()[1:]), errCorrupt, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// MarkActions records delivery attempts in one synced batch: delivered and
+// given-up entries leave the outbox (a given-up entry raises an incident);
+// a failed attempt that will be retried counts the attempt. Every update is
+// also a ChangeActionUpdated feed entry.
+func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	t := e.begin(ctx)
+	for _, u := range updates {
+		k := outboxKey(u.Seq)
+		v, found, err := get(e.db, k)
+		if err != nil {
+			t.rollback()
+			return fmt.Errorf("mark action %d: %w", u.Seq, err)
+		}
+		if !found {
+			continue // already delivered or given up
+		}
+		var a Action
+		if err := json.Unmarshal(v, &a); err != nil {
+			t.rollback()
+			return fmt.Errorf("mark action %d: %w: %v", u.Seq, errCorrupt, err)
+		}
+		at := u.At
+		if at.IsZero() {
+			at = t.wall
+		}
+		a.Attempts++
+		a.LastError = u.Error
+		var in *instance
+		if a.InstanceKey != 0 {
+			in = &instance{key: a.InstanceKey, pid: a.ProcessID, ver: a.Version}
+		}
+		switch u.State {
+		case ActionDelivered:
+			a.State = ActionDelivered
+			t.b.Delete(k, nil)
+		case ActionFailed:
+			a.State = ActionFailed
+			t.b.Delete(k, nil)
+			b, _ := json.Marshal(incidentPayload{
+				IncidentID: a.ID + "-failed", Reason: "ACTION_FAILED", CorrelationKey: a.CorrelationKey,
+				Severity: "high", Detail: fmt.Sprintf("action %s (%s to %s) gave up after %d attempts: %s", a.ID, a.Type, a.Target, a.Attempts, u.Error),
+			})
+			t.change(ChangeIncident, at, in, a.ElementID, b)
+		default:
+			a.State = ActionPending
+			b, _ := json.Marshal(a)
+			t.b.Set(k, b, nil)
+		}
+		b, _ := json.Marshal(a)
+		t.change(ChangeActionUpdated, at, in, a.ElementID, b)
+	}
+	return t.commit()
+}
+
+var _ = bytes.Equal
