@@ -344,7 +344,7 @@ type procIndex struct {
 	sig    string
 	latest map[string]*models.Process
 	starts map[string][]startRef // message name → process-level message start events
-	names  map[string]bool              // every message name some latest model uses
+	names  map[string]bool       // every message name some latest model uses
 }
 
 func (e *Engine) refreshProcs() {

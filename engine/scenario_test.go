@@ -89,7 +89,7 @@ func orderScenarios() []scenario {
 			key: "A", state: InstanceCompleted, path: happyPath,
 		},
 		{
-			name: "unknown message name",
+			name:  "unknown message name",
 			steps: []step{batch([]string{"uncorrelated UNKNOWN_MESSAGE"}, msg("Heartbeat", "A", "e7", 0))},
 		},
 		{
