@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tracker-dev/tracker/api"
+	"github.com/tracker-dev/tracker/broker"
+	"github.com/tracker-dev/tracker/config"
+	"github.com/tracker-dev/tracker/simulator"
+)
+
+// appOptions are what a command adds to the config.
+type appOptions struct {
+	Logger *slog.Logger
+	Out    io.Writer // where the banner goes
+	Demo   *demoOptions
+	// ShutdownTimeout bounds the graceful shutdown (default 20s).
+	ShutdownTimeout time.Duration
+}
+
+// demoOptions configure the embedded broker and the simulator of `tracker demo`.
+type demoOptions struct {
+	KafkaAddr string
+	Rate      float64
+	Seed      uint64
+}
+
+// app is the whole tracker in one process: every component, wired in
+// dependency order by setup, and stopped in reverse order.
+type app struct {
+	cfg  *config.Config
+	opts appOptions
+	log  *slog.Logger
+	reg  *prometheus.Registry
+
+	http   *api.Server
+	broker *broker.Broker
+	sim    *simulator.Producer
+
+	mu     sync.Mutex
+	stops  []stopStep   // in build order; run in reverse
+	checks []readyCheck // all must pass for /readyz
+	failed chan error   // a component that stopped on its own
+}
+
+type stopStep struct {
+	name string
+	fn   func(context.Context) error
+}
+
+type readyCheck struct {
+	name string
+	fn   func() (bool, any)
+}
+
+// onStop registers how to stop the component just built.
+func (a *app) onStop(name string, fn func(context.Context) error) {
+	a.stops = append(a.stops, stopStep{name, fn})
+}
+
+// ready registers a readiness check.
+func (a *app) ready(name string, fn func() (bool, any)) {
+	a.checks = append(a.checks, readyCheck{name, fn})
+}
+
+// goRun runs fn in its own goroutine until stopped; stopping cancels its
+// context and waits for it to return.
+func (a *app) goRun(ctx context.Context, name string, fn func(context.Context) error) {
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := fn(cctx); err != nil && cctx.Err() == nil {
+			select {
+			case a.failed <- fmt.Errorf("%s: %w", name, err):
+			default:
+			}
+		}
+	}()
+	a.onStop(name, func(sctx context.Context) error {
+		cancel()
+		select {
+		case <-done:
+			return nil
+		case <-sctx.Done():
+			return fmt.Errorf("%s did not stop in time", name)
+		}
+	})
+}
+
+func (a *app) readiness() (bool, map[string]any) {
+	ok := true
+	detail := map[string]any{}
+	for _, c := range a.checks {
+		r, d := c.fn()
+		ok = ok && r
+		detail[c.name] = map[string]any{"ready": r, "detail": d}
+	}
+	return ok, detail
+}
+
+// setup builds and starts every component in dependency order. On error it
+// stops what it already started.
+func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 20 * time.Second
+	}
+	a := &app{cfg: cfg, opts: opts, log: opts.Logger, reg: prometheus.NewRegistry(), failed: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+			defer cancel()
+			_ = a.shutdown(sctx)
+		}
+	}()
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+
+	// 1. Embedded broker (demo only): the rest talks to it over TCP.
+	if d := opts.Demo; d != nil {
+		a.broker, err = broker.Start(broker.Options{
+			Addr: d.KafkaAddr, DataDir: filepath.Join(cfg.DataDir, "broker"),
+			Topics: append(append([]string{}, simulator.Topics...), "commands"), Partitions: 4, Logger: a.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.onStop("broker", func(context.Context) error { return a.broker.Close() })
+		cfg.Kafka.Brokers = []string{a.broker.Addr()}
+		a.ready("broker", func() (bool, any) { return true, a.broker.Addr() })
+	}
+
+	// 2. Simulator (demo only).
+	if d := opts.Demo; d != nil && d.Rate > 0 {
+		a.sim, err = simulator.NewProducer(simulator.ProducerOptions{
+			Brokers: cfg.Kafka.Brokers, Gen: simulator.Options{Seed: d.Seed, Rate: d.Rate}, Logger: a.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.goRun(ctx, "simulator", a.sim.Run)
+	}
+
+	// 3. HTTP last: it only starts answering once everything behind it exists.
+	tokens, err := resolveTokens(cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
+	a.http, err = api.New(api.Options{Listen: cfg.Listen, Tokens: tokens, Gatherer: a.reg, Ready: a.readiness, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.http.Start(); err != nil {
+		return nil, err
+	}
+	a.onStop("http", a.http.Shutdown)
+	return a, nil
+}
+
+// resolveTokens reads API tokens from the environment variables the config names.
+func resolveTokens(auth config.Auth) ([]api.Token, error) {
+	var out []api.Token
+	var errs []error
+	for _, t := range auth.Tokens {
+		v := os.Getenv(t.TokenEnv)
+		if v == "" {
+			errs = append(errs, fmt.Errorf("auth token %q: environment variable %s is empty or unset", t.Name, t.TokenEnv))
+			continue
+		}
+		role, err := api.ParseRole(t.Role)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("auth token %q: %w", t.Name, err))
+			continue
+		}
+		out = append(out, api.Token{Name: t.Name, Value: v, Role: role})
+	}
+	return out, errors.Join(errs...)
+}
+
+// shutdown stops components in reverse build order, each bounded by ctx.
+func (a *app) shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	stops := a.stops
+	a.stops = nil
+	a.mu.Unlock()
+	var errs []error
+	for i := len(stops) - 1; i >= 0; i-- {
+		s := stops[i]
+		start := time.Now()
+		if err := s.fn(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", s.name, err))
+		}
+		a.log.Debug("stopped", "component", s.name, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return errors.Join(errs...)
+}
+
+// runApp runs the tracker until ctx ends (a signal) or a component fails.
+func runApp(ctx context.Context, cfg *config.Config, opts appOptions) error {
+	a, err := setup(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	a.banner()
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down (a second signal exits at once)")
+	case runErr = <-a.failed:
+		a.log.Error("component failed, shutting down", "err", runErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.opts.ShutdownTimeout)
+	defer cancel()
+	if err := a.shutdown(sctx); err != nil {
+		return errors.Join(runErr, err)
+	}
+	a.log.Info("stopped cleanly")
+	return runErr
+}
+
+func (a *app) banner() {
+	w := a.opts.Out
+	if a.opts.Demo != nil {
+		fmt.Fprintf(w, "tracker demo %s\n", version)
+		fmt.Fprintf(w, "  broker     %s (embedded Kafka protocol, data in %s)\n", a.broker.Addr(), filepath.Join(a.cfg.DataDir, "broker"))
+		if a.sim != nil {
+			fmt.Fprintf(w, "  simulator  %g events/s, seed %d, topics orders payments warehouse shipping\n", a.opts.Demo.Rate, a.opts.Demo.Seed)
+		}
+	} else {
+		fmt.Fprintf(w, "tracker %s\n", version)
+		fmt.Fprintf(w, "  kafka      %v (group %s)\n", a.cfg.Kafka.Brokers, a.cfg.Kafka.GroupID)
+	}
+	fmt.Fprintf(w, "  data       %s\n", a.cfg.DataDir)
+	fmt.Fprintf(w, "  UI         http://%s\n", a.http.Addr())
+	fmt.Fprintf(w, "  API        http://%s/api/v1 · metrics http://%s/metrics\n", a.http.Addr(), a.http.Addr())
+}
