@@ -101,15 +101,15 @@ const NoMatchNote = "no rule of the decision table matched"
 // an [*EvalError]. Decide does not allocate for tables whose outputs are
 // literals and that have at most 8 inputs.
 func (t *Table) Decide(in Input) (Decision, error) {
-	return t.decide(&scope{in: &in})
+	return t.decide(&scope{in: in, hasIn: true})
 }
 
 func (t *Table) decide(s *scope) (Decision, error) {
-	if t.action < 0 {
-		return Decision{}, t.evalErr("", "the table has no output named %q, so it cannot decide what to do with an event", outAction)
-	}
 	if t.agg != aggNone {
 		return Decision{}, t.evalErr("", "hit policy %s gives an aggregate, not an action", t.HitPolicy())
+	}
+	if t.action < 0 {
+		return Decision{}, t.evalErr("", "the table has no output named %q, so it cannot decide what to do with an event", outAction)
 	}
 	var vbuf [8]value
 	var hbuf [16]int
@@ -178,7 +178,7 @@ func DecideJSON(t *Table, input []byte) ([]byte, error) {
 	if dec.More() {
 		return nil, errors.New("read decision input: more than one JSON value; pass a single object")
 	}
-	s := &scope{in: &in}
+	s := &scope{in: in, hasIn: true}
 	res, err := t.evaluate(s)
 	if err != nil {
 		return nil, err

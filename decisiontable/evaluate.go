@@ -54,14 +54,15 @@ func (t *Table) evalErr(elem, format string, args ...any) error {
 // scope is where input expressions and output names are looked up: an
 // evaluation context map or, without building a map, an [Input].
 type scope struct {
-	m  map[string]any
-	in *Input
+	m     map[string]any
+	in    Input // a copy, so that escape analysis keeps the caller's Input on the stack
+	hasIn bool
 }
 
 // context returns the evaluation context as a map, for FEEL expressions;
 // for an Input it is built once per evaluation.
 func (s *scope) context() map[string]any {
-	if s.m == nil && s.in != nil {
+	if s.m == nil && s.hasIn {
 		s.m = s.in.context()
 	}
 	return s.m
@@ -77,7 +78,7 @@ func (s *scope) eval(e *feel.Expression) (value, any, error) {
 }
 
 func (s *scope) lookup(path []string) value {
-	if s.in != nil {
+	if s.hasIn {
 		return s.in.lookup(path)
 	}
 	return lookupMap(s.m, path)
@@ -85,7 +86,7 @@ func (s *scope) lookup(path []string) value {
 
 // lookupAny is lookup for results: it keeps lists and contexts as they are.
 func (s *scope) lookupAny(path []string) any {
-	if s.in != nil {
+	if s.hasIn {
 		if path[0] == "payload" {
 			return lookupMapAny(s.in.Payload, path[1:])
 		}
