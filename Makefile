@@ -1,0 +1,40 @@
+# tracker — see README.md. `make demo` runs the product, `make test` the tests.
+GO       ?= go
+BIN      ?= bin/tracker
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+PKGS     := ./...
+
+.PHONY: all build demo test test-short bench lint fmt clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tracker
+
+## demo: everything embedded (broker, model, simulator, UI on http://127.0.0.1:8080)
+demo: build
+	./$(BIN) demo $(DEMO_FLAGS)
+
+## test: lint, then every test (real broker over TCP; kcat/chromium parts skip when absent)
+test: lint
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+## bench: Go benchmarks and the ingest benchmark command
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x $(PKGS)
+	./$(BIN) bench ingest
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@if command -v staticcheck >/dev/null 2>&1; then staticcheck $(PKGS); fi
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin data
