@@ -14,6 +14,9 @@ import (
 // tickBatch bounds how many timers / messages one Tick commit handles.
 const tickBatch = 2000
 
+// maxTickRounds bounds the rounds of one Tick.
+const maxTickRounds = 10_000
+
 type tickItem struct {
 	kind   byte // pTimer, pHeld, pExpiry
 	at     time.Time
@@ -43,6 +46,7 @@ func (e *Engine) Tick(ctx context.Context, watermark time.Time) (TickResult, err
 	if watermark.Before(limit) {
 		limit = watermark
 	}
+	rounds := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("tick: %w", err)
@@ -66,7 +70,11 @@ func (e *Engine) Tick(ctx context.Context, watermark time.Time) (TickResult, err
 				return res, t.err
 			}
 		}
-		last := len(items) < tickBatch
+		// Firing can arm timers that are due already (cycles, chains), so
+		// rescan until a round finds nothing; the round cap guards against
+		// a zero-length cycle.
+		rounds++
+		last := len(items) == 0 || rounds >= maxTickRounds
 		if last {
 			if err := t.cleanup(now); err != nil {
 				t.rollback()

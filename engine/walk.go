@@ -566,12 +566,12 @@ func (r *run) fire(ei *elemInst, tr trigger, m *Message) {
 		b := r.newElem(target, ei.scope, ElementActive)
 		r.leave(b, ElementCompleted)
 		r.takeAll(target, ei.scope, true)
-	case own.Kind == models.EventBasedGateway:
+	case own != nil && own.Kind == models.EventBasedGateway:
 		r.leave(ei, ElementCompleted)
 		c := r.newElem(target, ei.scope, ElementActive)
 		r.leave(c, ElementCompleted)
 		r.takeAll(target, ei.scope, true)
-	case own.Kind == models.ExclusiveGateway: // deferred choice
+	case own != nil && own.Kind == models.ExclusiveGateway: // deferred choice
 		r.leave(ei, ElementCompleted)
 		f := r.p.Flows[tr.flow]
 		if f == nil {

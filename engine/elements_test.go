@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"testing"
+	"time"
+)
+
+func withVars(m Message, vars string) Message {
+	m.Variables = []byte(vars)
+	return m
+}
+
+func shipStart(key, id string, at time.Duration) Message {
+	m := msg("ShipmentCreated", key, id, at)
+	m.Start = "shipment"
+	return m
+}
+
+func elementScenarios() []scenario {
+	h := time.Hour
+	const claimHead = "Start:completed Split:completed Assess:completed WaitDocs:completed Join:completed Amount:completed Checks:completed "
+	const shipHead = "Start:completed Pack:completed Transport:"
+	return []scenario{
+		{
+			name:  "parallel fork and join, exclusive and inclusive gateways, event-based gateway: message wins",
+			model: "gateways.bpmn",
+			steps: []step{batch([]string{"started", "correlated", "correlated"},
+				msg("ClaimFiled", "C", "c1", 0),
+				withVars(msg("DocumentsReceived", "C", "c2", h), `{"amount":5000,"vip":false,"country":"de"}`),
+				msg("ClaimPaid", "C", "c3", 2*h))},
+			key: "C", state: InstanceCompleted,
+			path:    claimHead + "Milestone:completed Merge:completed Race:completed Paid:completed Notify:completed Done:completed",
+			actions: []string{"AssessClaimCommand", "Notify"},
+		},
+		{
+			name:  "inclusive gateway takes every true branch and joins them",
+			model: "gateways.bpmn",
+			steps: []step{batch([]string{"started", "correlated"},
+				msg("ClaimFiled", "C", "c1", 0),
+				withVars(msg("DocumentsReceived", "C", "c2", h), `{"amount":5,"vip":false,"country":"xl"}`))},
+			key: "C", state: InstanceActive,
+			path:    claimHead + "FraudCheck:completed Merge:completed Race:active",
+			actions: []string{"AssessClaimCommand", "FraudCheckRequested"},
+		},
+		{
+			name:  "parallel join waits for every branch",
+			model: "gateways.bpmn",
+			steps: []step{batch([]string{"started"}, msg("ClaimFiled", "C", "c1", 0))},
+			key:   "C", state: InstanceActive,
+			path:    "Start:completed Split:completed Assess:completed WaitDocs:active",
+			actions: []string{"AssessClaimCommand"},
+		},
+		{
+			name:  "event-based gateway: receive task wins, terminate end event ends the instance",
+			model: "gateways.bpmn",
+			steps: []step{batch([]string{"started", "correlated", "correlated", "uncorrelated INSTANCE_ENDED"},
+				msg("ClaimFiled", "C", "c1", 0),
+				withVars(msg("DocumentsReceived", "C", "c2", h), `{"amount":5,"vip":false,"country":"de"}`),
+				msg("ClaimWithdrawn", "C", "c3", 2*h), msg("ClaimPaid", "C", "c4", 3*h))},
+			key: "C", state: InstanceCompleted,
+			path:    claimHead + "Milestone:completed Merge:completed Race:completed Withdrawn:completed Kill:completed",
+			actions: []string{"AssessClaimCommand"},
+		},
+		{
+			name:  "event-based gateway: timer wins, message end event raises an action",
+			model: "gateways.bpmn",
+			steps: []step{
+				batch([]string{"started", "correlated"},
+					msg("ClaimFiled", "C", "c1", 0),
+					withVars(msg("DocumentsReceived", "C", "c2", h), `{"amount":5,"vip":false,"country":"de"}`)),
+				tick(31*day24, 31*day24, 1),
+				batch([]string{"uncorrelated INSTANCE_ENDED"}, msg("ClaimPaid", "C", "c4", 32*day24)),
+			},
+			key: "C", state: InstanceCompleted,
+			path:    claimHead + "Milestone:completed Merge:completed Race:completed Timeout:completed Escalate:completed",
+			actions: []string{"AssessClaimCommand", "ClaimEscalated"},
+		},
+		{
+			name:  "none start by start mapping, embedded sub-process completes",
+			model: "subprocesses.bpmn",
+			steps: []step{batch([]string{"started", "correlated"}, shipStart("S", "s1", 0), msg("ParcelPickedUp", "S", "s2", h))},
+			key:   "S", state: InstanceCompleted,
+			path: shipHead + "completed TStart:completed PickedUp:completed Sign:completed TEnd:completed Delivered:completed End:completed",
+		},
+		{
+			name:  "non-interrupting message boundary keeps the sub-process",
+			model: "subprocesses.bpmn",
+			steps: []step{batch([]string{"started", "correlated", "correlated"},
+				shipStart("S", "s1", 0), msg("ParcelDelayed", "S", "s2", h), msg("ParcelPickedUp", "S", "s3", 2*h))},
+			key: "S", state: InstanceCompleted,
+			path: shipHead + "completed TStart:completed PickedUp:completed Delayed:completed DelayedEnd:completed " +
+				"Sign:completed TEnd:completed Delivered:completed End:completed",
+		},
+		{
+			name:  "interrupting message boundary terminates the sub-process",
+			model: "subprocesses.bpmn",
+			steps: []step{batch([]string{"started", "correlated", "uncorrelated INSTANCE_ENDED"},
+				shipStart("S", "s1", 0), msg("ParcelLost", "S", "s2", h), msg("ParcelPickedUp", "S", "s3", 2*h))},
+			key: "S", state: InstanceCompleted,
+			path: shipHead + "terminated TStart:completed PickedUp:terminated Lost:completed LostEnd:completed",
+		},
+		{
+			name:  "interrupting event sub-process at process level",
+			model: "subprocesses.bpmn",
+			steps: []step{batch([]string{"started", "correlated"}, shipStart("S", "s1", 0), msg("ShipmentCancelled", "S", "s2", h))},
+			key:   "S", state: InstanceCompleted,
+			path: shipHead + "terminated TStart:completed PickedUp:terminated Cancelled:completed CancelStart:completed CancelEnd:completed",
+		},
+		{
+			name:  "non-interrupting event sub-process inside a sub-process",
+			model: "subprocesses.bpmn",
+			steps: []step{batch([]string{"started", "correlated"}, shipStart("S", "s1", 0), msg("RerouteRequested", "S", "s2", h))},
+			key:   "S", state: InstanceActive,
+			path: shipHead + "active TStart:completed PickedUp:active Reroute:completed RerouteStart:completed RerouteEnd:completed",
+		},
+		{
+			name:  "timer cycle event sub-process re-arms (R/P1D)",
+			model: "subprocesses.bpmn",
+			steps: []step{
+				batch([]string{"started"}, shipStart("S", "s1", 0)),
+				tick(2*day24+h, 2*day24+h, 2),
+			},
+			key: "S", state: InstanceActive,
+			path: shipHead + "active TStart:completed PickedUp:active Audit:completed AuditStart:completed AuditEnd:completed " +
+				"Audit:completed AuditStart:completed AuditEnd:completed",
+		},
+		{
+			name:  "strict conformance: a later step buffers and expires instead of skipping",
+			model: "order-strict.bpmn",
+			steps: []step{
+				batch([]string{"started", "correlated", "buffered NO_SUBSCRIPTION"},
+					msg("OrderPlaced", "A", "e1", 0), msg("PaymentReceived", "A", "e2", h), msg("GoodsShipped", "A", "e4", 23*h)),
+				tick(2*h, 24*h, 0),
+			},
+			key: "A", state: InstanceActive,
+			path: "OrderPlaced:completed FulfilOrder:active FulfilStart:completed PaymentReceived:completed GoodsFetched:active",
+		},
+	}
+}
+
+func TestElementScenarios(t *testing.T) {
+	for _, sc := range elementScenarios() {
+		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc, false) })
+	}
+}
+
+func TestElementScenariosReopen(t *testing.T) {
+	for _, sc := range elementScenarios() {
+		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc, true) })
+	}
+}
