@@ -136,3 +136,13 @@ func (p *Path) Segments() []Segment { return p.segs }
 
 // GJSON returns the path in gjson syntax ("" for the whole value).
 func (p *Path) GJSON() string { return p.gjson }
+
+// TailGJSON returns, in gjson syntax, the path that remains after the first n
+// segments ("" when nothing remains). Correlate uses it to read `$.data.x`
+// from a CloudEvent in binary mode, whose record value is the data itself.
+func (p *Path) TailGJSON(n int) string {
+	if n >= len(p.segs) {
+		return ""
+	}
+	return toGJSON(p.segs[n:])
+}

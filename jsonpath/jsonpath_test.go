@@ -49,3 +49,29 @@ func TestCompileErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestTailGJSON(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"$.data.orderId", 1, "orderId"},
+		{"$.data.items[0].sku", 1, "items.0.sku"},
+		{"$.data", 1, ""},
+		{"$.a.b", 0, "a.b"},
+		{"$", 1, ""},
+		{"$['data']['a.b']", 1, `a\.b`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			p, err := Compile(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.TailGJSON(tt.n); got != tt.want {
+				t.Fatalf("TailGJSON(%d) = %q, want %q", tt.n, got, tt.want)
+			}
+		})
+	}
+}
