@@ -101,7 +101,10 @@ func Check(name string, data []byte) []Problem {
 		elem := t.id
 		ps.add(0, elem, "the table has no output named %q; it must say what to do with an event (%s)", outAction, strings.Join(actions, ", "))
 	}
-	return ps.list
+	if len(ps.list) == 0 {
+		return nil
+	}
+	return ps.sorted()
 }
 
 // CheckFile is [Check] for a file, for `tracker validate`: a file that

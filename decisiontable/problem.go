@@ -1,7 +1,10 @@
 package decisiontable
 
 import (
+	"cmp"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -61,9 +64,25 @@ func (ps *problems) add(line int, element, format string, args ...any) {
 	ps.list = append(ps.list, Problem{File: ps.file, Line: line, Element: element, Message: msg})
 }
 
+// sorted returns the problems in line order; problems without a line come
+// last, and problems on one line keep the order they were found in.
+func (ps *problems) sorted() Problems {
+	slices.SortStableFunc(ps.list, func(a, b Problem) int {
+		return cmp.Compare(lineKey(a.Line), lineKey(b.Line))
+	})
+	return ps.list
+}
+
+func lineKey(l int) int {
+	if l <= 0 {
+		return math.MaxInt
+	}
+	return l
+}
+
 func (ps *problems) err() error {
 	if len(ps.list) == 0 {
 		return nil
 	}
-	return ps.list
+	return ps.sorted()
 }

@@ -1,6 +1,7 @@
 package decisiontable
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -480,6 +481,9 @@ func compileOutEntry(ruleElem string, c *outputCol, e rawEntry, ps *problems) ou
 		// Not a literal or a name: maybe a FEEL expression (payload.amount * 2).
 		x, ferr := feel.Compile(oe.text)
 		if ferr != nil {
+			if toks, lerr := lex(oe.text); lerr == nil && toks[0].kind == tName && !isKeyword(toks[0].text) {
+				err = errors.New(feelMessage(ferr)) // an expression that went wrong
+			}
 			ps.add(e.line, elem, "rule %s, output %q: %q: %v", ruleElem, c.name, oe.text, err)
 			return oe
 		}
@@ -504,8 +508,11 @@ func compileOutEntry(ruleElem string, c *outputCol, e rawEntry, ps *problems) ou
 	oe.lit, oe.boxed = v, v.toAny()
 	if !fits(v.k, c.typ) {
 		ps.add(e.line, elem, "rule %s, output %q: %s is a %s but the column is a %s%s", ruleElem, c.name, v, v.k, typeName(c.typ), hint(v, c.typ))
+		return oe
 	}
-	if c.name == outAction && (v.k != kString || !slices.Contains(actions, v.s)) {
+	if c.name == outAction && v.k == kNull {
+		ps.add(e.line, elem, "rule %s: the action is empty; write one of %s", ruleElem, strings.Join(actions, ", "))
+	} else if c.name == outAction && (v.k != kString || !slices.Contains(actions, v.s)) {
 		ps.add(e.line, elem, "rule %s: action %s is not one of %s", ruleElem, v, strings.Join(actions, ", "))
 	} else if c.allowed != nil && v.k != kNull && !c.allowed.match(&v) {
 		ps.add(e.line, elem, "rule %s, output %q: %s is not one of the output values", ruleElem, c.name, v)

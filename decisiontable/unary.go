@@ -182,6 +182,9 @@ func parseUnaryTests(src string) (unaryTest, error) {
 		return unaryTest{}, err
 	}
 	if t := p.peek(); t.kind != tEOF {
+		if prev := p.toks[p.i-1]; prev.kind == tNumber && t.kind == tName && prev.pos+len(prev.text) == t.pos {
+			return unaryTest{}, fmt.Errorf("%s%s is not a number; for a duration write e.g. duration(\"PT1H\")", prev.text, t.text)
+		}
 		return unaryTest{}, fmt.Errorf("unexpected %s; separate values with commas", t.describe())
 	}
 	return u, nil

@@ -158,7 +158,8 @@ func TestUnaryTestErrors(t *testing.T) {
 		{`time("25:00")`, `time(): "25:00" is not a time (expected e.g. 10:30:00)`},
 		{`date and time("tomorrow")`, `date and time(): "tomorrow" is not a date and time (expected e.g. 2026-01-31T10:00:00Z)`},
 		{"? > 5", "unexpected character '?'"},
-		{"1e5", `unexpected "e5"; separate values with commas`},
+		{"1e5", `1e5 is not a number; for a duration write e.g. duration("PT1H")`},
+		{"< 1h", `1h is not a number; for a duration write e.g. duration("PT1H")`},
 		{")", `expected a value but found ")"`},
 	}
 	for _, tc := range tests {

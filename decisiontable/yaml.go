@@ -66,6 +66,7 @@ func parseYAML(data []byte, ps *problems) *rawTable {
 			raw.name = y.str(v, "", key)
 		case "hitPolicy":
 			raw.hitPolicy = y.str(v, "", key)
+			raw.line = v.Line
 		case "aggregation":
 			raw.aggregation = y.str(v, "", key)
 		case "inputs":
@@ -197,7 +198,7 @@ func (y yamlReader) rule(i int, n *yaml.Node, raw *rawTable) rawRule {
 	}
 	elem := r.id
 	if elem == "" {
-		elem = fmt.Sprintf("rules[%d]", i)
+		elem = fmt.Sprintf("rule %d", i+1)
 	}
 	// Entries default to "-" (inputs) and null (outputs), in column order.
 	r.inputs = make([]rawEntry, len(raw.inputs))
@@ -240,9 +241,11 @@ func (y yamlReader) rule(i int, n *yaml.Node, raw *rawTable) rawRule {
 }
 
 func columnIDs(cs []rawColumn) string {
-	ids := make([]string, len(cs))
-	for i, c := range cs {
-		ids[i] = c.id
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		if c.id != "" {
+			ids = append(ids, c.id)
+		}
 	}
 	return strings.Join(ids, ", ")
 }
