@@ -202,8 +202,8 @@ func (t *Timer) Next(due time.Time, fired int) (time.Time, bool) {
 // The declarations below were added by the models package after the first
 // contract; they only extend it.
 
-// IsActivity reports whether the element is a task or sub-process, which can
-// carry boundary events.
+// IsActivity reports whether the element is a task or sub-process (event
+// sub-processes included, though they cannot carry boundary events).
 func (e *Element) IsActivity() bool {
 	switch e.Kind {
 	case ReceiveTask, SendTask, ServiceTask, Task, ManualTask, UserTask, SubProcess:
