@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/tracker-dev/tracker/api"
 	"github.com/tracker-dev/tracker/broker"
 	"github.com/tracker-dev/tracker/config"
+	"github.com/tracker-dev/tracker/models"
 	"github.com/tracker-dev/tracker/simulator"
 )
 
@@ -47,6 +49,7 @@ type app struct {
 	http   *api.Server
 	broker *broker.Broker
 	sim    *simulator.Producer
+	models *models.Repository
 
 	mu     sync.Mutex
 	stops  []stopStep   // in build order; run in reverse
@@ -150,7 +153,18 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 		a.ready("broker", func() (bool, any) { return true, a.broker.Addr() })
 	}
 
-	// 2. Simulator (demo only).
+	// 2. Model repository; the config's models (the demo's built-in one) deploy at start.
+	a.models, err = models.OpenRepository(filepath.Join(cfg.DataDir, "models"), models.RepositoryOptions{
+		MaxBytes: int64(cfg.Limits.MaxModelBytes), Logger: a.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open model repository: %w", err)
+	}
+	if err := a.deployModels(ctx); err != nil {
+		return nil, err
+	}
+
+	// 3. Simulator (demo only).
 	if d := opts.Demo; d != nil && d.Rate > 0 {
 		a.sim, err = simulator.NewProducer(simulator.ProducerOptions{
 			Brokers: cfg.Kafka.Brokers, Gen: simulator.Options{Seed: d.Seed, Rate: d.Rate}, Logger: a.log,
@@ -161,20 +175,57 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 		a.goRun(ctx, "simulator", a.sim.Run)
 	}
 
-	// 3. HTTP last: it only starts answering once everything behind it exists.
+	// 9. HTTP last: it only starts answering once everything behind it exists.
 	tokens, err := resolveTokens(cfg.Auth)
 	if err != nil {
 		return nil, err
 	}
-	a.http, err = api.New(api.Options{Listen: cfg.Listen, Tokens: tokens, Gatherer: a.reg, Ready: a.readiness, Logger: a.log})
+	a.http, err = api.New(api.Options{Listen: cfg.Listen, Tokens: tokens, Gatherer: a.reg, Ready: a.readiness, Logger: a.log,
+		MaxBodyBytes: max(int64(cfg.Limits.MaxModelBytes), int64(cfg.HTTP.MaxRequestBytes))})
 	if err != nil {
 		return nil, err
 	}
+	write := api.RequireRole(api.RoleOperator)
+	api.ModelRoutes(a.http.API(), a.models, write)
 	if err := a.http.Start(); err != nil {
 		return nil, err
 	}
 	a.onStop("http", a.http.Shutdown)
 	return a, nil
+}
+
+// deployModels deploys the configured model files (for the demo, the built-in
+// order-fulfillment model). Identical files are no-ops; any invalid model stops
+// the start with its problems listed.
+func (a *app) deployModels(ctx context.Context) error {
+	type file struct {
+		name string
+		xml  []byte
+	}
+	var files []file
+	if a.opts.Demo != nil {
+		files = append(files, file{"order-fulfillment.bpmn", simulator.ModelXML})
+	}
+	for _, path := range a.cfg.Models {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("read model: %w", err)
+		}
+		files = append(files, file{path, data})
+	}
+	for _, f := range files {
+		ds, created, problems, err := a.models.DeployAll(ctx, f.name, f.xml)
+		if err != nil {
+			return fmt.Errorf("deploy %s: %w", f.name, err)
+		}
+		if models.HasErrors(problems) {
+			return fmt.Errorf("model %s is invalid:\n%s", f.name, indent(models.Errors(problems).Error()))
+		}
+		for _, d := range ds {
+			a.log.Info("model deployed", "process", d.ProcessID, "version", d.Version, "new", created, "file", f.name)
+		}
+	}
+	return nil
 }
 
 // resolveTokens reads API tokens from the environment variables the config names.
@@ -250,6 +301,11 @@ func (a *app) banner() {
 		fmt.Fprintf(w, "tracker %s\n", version)
 		fmt.Fprintf(w, "  kafka      %v (group %s)\n", a.cfg.Kafka.Brokers, a.cfg.Kafka.GroupID)
 	}
+	var ms []string
+	for _, d := range a.models.List() {
+		ms = append(ms, fmt.Sprintf("%s v%d", d.ProcessID, d.Version))
+	}
+	fmt.Fprintf(w, "  models     %s\n", strings.Join(ms, ", "))
 	fmt.Fprintf(w, "  data       %s\n", a.cfg.DataDir)
 	fmt.Fprintf(w, "  UI         http://%s\n", a.http.Addr())
 	fmt.Fprintf(w, "  API        http://%s/api/v1 · metrics http://%s/metrics\n", a.http.Addr(), a.http.Addr())

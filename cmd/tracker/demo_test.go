@@ -163,6 +163,15 @@ func TestAppInProcess(t *testing.T) {
 	if !strings.Contains(string(body), "go_goroutines") {
 		t.Fatalf("metrics lack go_goroutines")
 	}
+	resp, err = http.Get("http://" + a.http.Addr() + "/api/v1/models")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("models: %v %v", resp, err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"processId":"order-fulfillment"`) {
+		t.Fatalf("demo model not deployed: %s", body)
+	}
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	if err := a.shutdown(sctx); err != nil {
