@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/tidwall/gjson"
 
 	"github.com/tracker-dev/tracker/models"
 )
@@ -193,15 +194,54 @@ type messagePayload struct {
 }
 
 func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
-	p := messagePayload{
-		MessageID: m.ID, Name: m.Name, CorrelationKey: m.CorrelationKey, Source: m.Source,
-		Outcome: out.Result, Reason: out.Reason, Decision: out.Decision, EventTime: m.EventTime, ReadAt: m.ReadAt,
-		Topic: m.Position.Topic, Partition: m.Position.Partition, Offset: m.Position.Offset, Detail: m.Detail,
+	// Hand-written JSON of messagePayload: this runs once per message.
+	b := make([]byte, 0, 256+len(m.Variables))
+	b = append(b, `{"messageId":`...)
+	b = strconv.AppendQuote(b, m.ID)
+	b = append(b, `,"name":`...)
+	b = strconv.AppendQuote(b, m.Name)
+	b = append(b, `,"correlationKey":`...)
+	b = strconv.AppendQuote(b, m.CorrelationKey)
+	if m.Source != "" {
+		b = append(b, `,"source":`...)
+		b = strconv.AppendQuote(b, m.Source)
 	}
-	if json.Valid(m.Variables) {
-		p.Variables = m.Variables
+	b = append(b, `,"outcome":`...)
+	b = strconv.AppendQuote(b, string(out.Result))
+	if out.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = strconv.AppendQuote(b, string(out.Reason))
 	}
-	b, _ := json.Marshal(p)
+	if out.Decision != nil {
+		d, _ := json.Marshal(out.Decision)
+		b = append(b, `,"decision":`...)
+		b = append(b, d...)
+	}
+	b = append(b, `,"eventTime":"`...)
+	b = m.EventTime.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if !m.ReadAt.IsZero() {
+		b = append(b, `,"readAt":"`...)
+		b = m.ReadAt.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	if m.Position.Topic != "" {
+		b = append(b, `,"topic":`...)
+		b = strconv.AppendQuote(b, m.Position.Topic)
+	}
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(m.Position.Partition), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, m.Position.Offset, 10)
+	if len(m.Variables) > 0 && gjson.ValidBytes(m.Variables) {
+		b = append(b, `,"variables":`...)
+		b = append(b, m.Variables...)
+	}
+	if m.Detail != "" {
+		b = append(b, `,"detail":`...)
+		b = strconv.AppendQuote(b, m.Detail)
+	}
+	b = append(b, '}')
 	t.change(ChangeMessage, m.EventTime, in, "", b)
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/tracker-dev/tracker/feel"
 	"github.com/tracker-dev/tracker/models"
 )
@@ -712,18 +714,21 @@ func (r *run) merge(vars []byte) {
 	if len(vars) == 0 {
 		return
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(vars, &m); err != nil {
+	res := gjson.ParseBytes(vars)
+	if !res.IsObject() {
 		return // correlate only passes objects; anything else carries no variables
 	}
-	if len(m) == 0 {
+	n := 0
+	res.ForEach(func(k, v gjson.Result) bool {
+		if r.in.vars == nil {
+			r.in.vars = make(map[string]json.RawMessage, 8)
+		}
+		r.in.vars[k.String()] = json.RawMessage(v.Raw)
+		n++
+		return true
+	})
+	if n == 0 {
 		return
-	}
-	if r.in.vars == nil {
-		r.in.vars = make(map[string]json.RawMessage, len(m))
-	}
-	for k, v := range m {
-		r.in.vars[k] = v
 	}
 	r.in.decoded = nil
 	r.t.change(ChangeVariables, r.at, r.in, "", vars)
