@@ -27,9 +27,10 @@ import (
 // POST answers 201 with {processId, version, key} for a new version, 200 for
 // byte-identical XML (the existing version), and 400 with itemised problems
 // for an invalid model. A file with several processes adds a deployments
-// array. Bodies over [models.DefaultMaxBytes] get 413.
+// array. Bodies over the repository's limit ([models.RepositoryOptions]
+// MaxBytes, default 4 MiB) get 413.
 func ModelRoutes(g *echo.Group, repo *models.Repository, write echo.MiddlewareFunc) {
-	h := &modelHandlers{repo: repo, maxBytes: models.DefaultMaxBytes}
+	h := &modelHandlers{repo: repo, maxBytes: repo.MaxBytes()}
 	g.POST("/models", h.deploy, write)
 	g.GET("/models", h.list)
 	g.GET("/models/:processId", h.get)

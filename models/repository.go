@@ -319,6 +319,13 @@ func (r *Repository) LatestProcesses() []*Process {
 	return out
 }
 
+// LatestAll is [Repository.LatestProcesses] under the name the engine's
+// ProcessSource interface uses.
+func (r *Repository) LatestAll() []*Process { return r.LatestProcesses() }
+
+// MaxBytes is the largest model file the repository accepts.
+func (r *Repository) MaxBytes() int64 { return Options{MaxBytes: r.opts.MaxBytes}.maxBytes() }
+
 // List returns every deployment, sorted by process id and version.
 func (r *Repository) List() []Deployment {
 	r.mu.RLock()
