@@ -1,0 +1,234 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tracker-dev/tracker/engine"
+)
+
+// item is one action on its way to a target.
+type item struct {
+	a     engine.Action // Attempts counts attempts recorded so far
+	seen  time.Time     // when the relay read it
+	first time.Time     // first attempt by this process; MaxAge counts from here
+}
+
+// target is one destination with its own queue, backoff and worker.
+type target struct {
+	name   string // metric label: configured target name or topic
+	kind   string
+	cap    int
+	sender sender
+	wake   chan struct{}
+
+	mu       sync.Mutex
+	queue    []*item // in outbox order
+	fails    int     // consecutive failed attempts
+	lastErr  string
+	retryAt  time.Time
+	inFlight int
+}
+
+// sender delivers a batch and returns one error per item (nil = delivered).
+// An error wrapped with [permanent] is not worth retrying.
+type sender interface {
+	send(ctx context.Context, items []*item) []error
+	close() error
+}
+
+// permanentError marks a failure that retrying cannot fix (a 4xx answer, a
+// record too large, a target that is not configured).
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) error { return &permanentError{err} }
+
+func isPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+func (t *target) push(it *item) bool {
+	t.mu.Lock()
+	if len(t.queue) >= t.cap {
+		t.mu.Unlock()
+		return false
+	}
+	t.queue = append(t.queue, it)
+	t.mu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (t *target) free() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cap - len(t.queue)
+}
+
+func (t *target) status() TargetStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return TargetStatus{Name: t.name, Kind: t.kind, Queued: len(t.queue), Failures: t.fails, LastError: t.lastErr, RetryAt: t.retryAt}
+}
+
+// webhookBatch is the most webhook requests in flight per target.
+const webhookBatch = 8
+
+// work delivers the target's queue in order until ctx ends. After a failed
+// attempt that is worth retrying, the whole target backs off: a dead target
+// is probed with one batch at a time, not hammered with every action.
+func (r *Relay) work(ctx context.Context, t *target) error {
+	max := r.opts.BatchSize
+	if t.kind == kindWebhook {
+		max = min(max, webhookBatch)
+	}
+	var backoff time.Duration
+	for {
+		if backoff > 0 {
+			timer := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return nil
+			case <-timer.C:
+			}
+			backoff = 0
+		}
+		t.mu.Lock()
+		n := min(len(t.queue), max)
+		batch := append([]*item(nil), t.queue[:n]...)
+		t.inFlight = n
+		t.mu.Unlock()
+		if n == 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.wake:
+			}
+			continue
+		}
+		now := r.clock()
+		for _, it := range batch {
+			if it.first.IsZero() {
+				it.first = now
+			}
+		}
+		errs := t.sender.send(ctx, batch)
+		if ctx.Err() != nil {
+			return nil // not marked: the actions go out again after the next start
+		}
+		if r.afterSend != nil {
+			r.afterSend(batch, errs)
+		}
+		updates, done, retry := r.judge(t, batch, errs)
+		if err := r.mark(ctx, updates); err != nil {
+			if ctx.Err() != nil {
+				r.log.Warn("stopping before the outbox recorded a delivery; it will be sent again", "target", t.name, "err", err)
+				return nil
+			}
+			return err
+		}
+		t.mu.Lock()
+		keep := make([]*item, 0, len(t.queue)-len(done))
+		finished := make(map[*item]bool, len(done))
+		for _, it := range done {
+			finished[it] = true
+		}
+		for _, it := range t.queue {
+			if !finished[it] {
+				keep = append(keep, it)
+			}
+		}
+		t.queue, t.inFlight = keep, 0
+		if retry != nil {
+			t.fails++
+			backoff = r.opts.Backoff(t.fails)
+			t.lastErr, t.retryAt = retry.Error(), r.clock().Add(backoff)
+		} else if len(done) > 0 {
+			t.fails, t.lastErr, t.retryAt = 0, "", time.Time{}
+		}
+		t.mu.Unlock()
+		r.finished(done)
+	}
+}
+
+// judge turns the results of one attempt into outbox updates. It returns
+// the items that left the outbox (delivered or failed) and the first error
+// worth retrying, if any.
+func (r *Relay) judge(t *target, batch []*item, errs []error) (updates []engine.ActionUpdate, done []*item, retry error) {
+	now := r.clock()
+	updates = make([]engine.ActionUpdate, 0, len(batch))
+	for i, it := range batch {
+		err := errs[i]
+		attempts := it.a.Attempts + 1
+		u := engine.ActionUpdate{Seq: it.a.Seq, At: now}
+		switch {
+		case err == nil:
+			u.State = engine.ActionDelivered
+			done = append(done, it)
+			r.metrics.delivered(it, t)
+		case isPermanent(err) || attempts >= r.opts.MaxAttempts || now.Sub(it.first) >= r.opts.MaxAge:
+			u.State, u.Error = engine.ActionFailed, err.Error()
+			done = append(done, it)
+			r.metrics.failed(it, t)
+			r.log.Warn("action failed: raising an incident", "action", it.a.ID, "type", it.a.Type, "target", t.name,
+				"attempts", attempts, "err", err)
+		default:
+			u.State, u.Error = engine.ActionPending, err.Error()
+			it.a.Attempts = attempts
+			if retry == nil {
+				retry = err
+			}
+			r.metrics.attemptFailed(t)
+		}
+		updates = append(updates, u)
+	}
+	if retry != nil {
+		r.log.Info("delivery failed, will retry", "target", t.name, "err", retry)
+	}
+	return updates, done, retry
+}
+
+// markTries bounds how often a failing MarkActions is repeated.
+const markTries = 5
+
+// mark records the updates. It does not give up when ctx ends — a delivered
+// action that is not marked would be sent again — but bounds the wait.
+func (r *Relay) mark(ctx context.Context, updates []engine.ActionUpdate) error {
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var err error
+	for try := 1; try <= markTries; try++ {
+		if err = r.opts.Outbox.MarkActions(mctx, updates); err == nil {
+			return nil
+		}
+		if errors.Is(err, engine.ErrClosed) || mctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+	}
+	return fmt.Errorf("record delivery of %d actions in the outbox: %w", len(updates), err)
+}
+
+// invalidSender fails every action of a target that cannot be resolved.
+type invalidSender struct{ reason string }
+
+func (s invalidSender) send(_ context.Context, items []*item) []error {
+	errs := make([]error, len(items))
+	for i := range errs {
+		errs[i] = permanent(errors.New(s.reason))
+	}
+	return errs
+}
+
+func (invalidSender) close() error { return nil }
