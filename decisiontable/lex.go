@@ -55,8 +55,9 @@ func lex(src string) ([]token, error) {
 	for i < len(src) {
 		c := src[i]
 		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			i++
+		case isSpace(src[i:]):
+			_, n := utf8.DecodeRuneInString(src[i:])
+			i += n
 		case c == '"':
 			s, n, err := lexString(src[i:])
 			if err != nil {
@@ -100,6 +101,11 @@ func lex(src string) ([]token, error) {
 		}
 	}
 	return append(toks, token{tEOF, "", len(src)}), nil
+}
+
+func isSpace(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsSpace(r)
 }
 
 func isNameStart(s string) bool {
