@@ -1,0 +1,897 @@
+package correlate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/tracker-dev/tracker/config"
+	"github.com/tracker-dev/tracker/engine"
+)
+
+// Engine is what the consumer needs from the workflow engine; *engine.Engine
+// satisfies it.
+type Engine interface {
+	// Apply applies a batch atomically, storing the batch's source positions
+	// with its effects, and returns one outcome per message.
+	Apply(ctx context.Context, batch []engine.Message) ([]engine.Outcome, error)
+	// Positions returns the next offset to read per partition.
+	Positions() map[engine.TopicPartition]int64
+	// Tick fires timers due at or before min(now, watermark) and expires
+	// buffered messages.
+	Tick(ctx context.Context, watermark time.Time) (engine.TickResult, error)
+}
+
+// Options configure [New]. Zero values are the documented defaults.
+type Options struct {
+	Engine  Engine            // required
+	Kafka   config.Kafka      // brokers are required when Sources is not empty
+	Sources []config.Source   // may be empty: HTTP ingestion only
+	HTTP    config.HTTPIngest // POST /api/v1/events settings
+	Logger  *slog.Logger      // nil: discard
+	// Registerer receives the consumer's metrics; nil: not registered.
+	Registerer prometheus.Registerer
+	Clock      func() time.Time // nil: time.Now
+	// TickInterval is how often the engine's timers are ticked (default 500ms).
+	TickInterval time.Duration
+	// CommitInterval is the least time between Kafka offset commits (default
+	// 1s). The engine's stored positions, not Kafka commits, decide where
+	// reading resumes, so commits only serve lag monitoring.
+	CommitInterval time.Duration
+	// HTTPQueue is how many HTTP ingestion requests may wait for the pipeline
+	// before further ones are refused with [ErrSaturated] (default 64).
+	HTTPQueue int
+	// OnApplied, if set, is called from the consumer's goroutine after every
+	// batch is durably applied. It must not retain the slices.
+	OnApplied func(batch []engine.Message, outcomes []engine.Outcome)
+	// KnownMessage, if set, tells whether any deployed model uses a message
+	// name. A record without a correlation key whose name no model uses is
+	// then UNKNOWN_MESSAGE rather than MISSING_CORRELATION_KEY (the shared
+	// example's Heartbeat). It is called from several goroutines.
+	KnownMessage func(name string) bool
+	// OnTick, if set, is called from the consumer's goroutine after every
+	// engine tick with its result.
+	OnTick func(watermark time.Time, res engine.TickResult)
+}
+
+// Errors of HTTP ingestion.
+var (
+	// ErrSaturated means the pipeline has no room: retry after a second.
+	ErrSaturated = errors.New("correlate: ingestion pipeline saturated")
+	// ErrStopped means the consumer is not running.
+	ErrStopped = errors.New("correlate: consumer is not running")
+)
+
+// RetryAfter is the delay a saturated HTTP client is told to wait.
+const RetryAfter = time.Second
+
+// Consumer reads all sources' topics as one consumer group and applies the
+// records to the engine. Create it with [New], start it with [Consumer.Run].
+type Consumer struct {
+	eng       Engine
+	log       *slog.Logger
+	clock     func() time.Time
+	m         *metrics
+	kafka     config.Kafka
+	sources   []*Source
+	byTopic   map[string]*Source
+	topics    []string
+	httpSrc   *Source
+	maxReq    int64
+	conn      *connection
+	batchSize int
+	linger    time.Duration
+	tickEvery time.Duration
+	commitGap time.Duration
+	onApplied func([]engine.Message, []engine.Outcome)
+	onTick    func(time.Time, engine.TickResult)
+	known     func(string) bool
+
+	items  chan item
+	ctl    chan any
+	httpCh chan *httpReq
+
+	running atomic.Bool
+	stopped chan struct{}
+
+	// Owned by the processing goroutine.
+	gen        *kafka.Generation
+	genID      int
+	batch      []engine.Message
+	metas      []meta
+	lastCommit time.Time
+	lastTick   time.Time
+	dirty      bool // offsets applied since the last commit
+	dlq        *kafka.Writer
+	counters   map[string]map[engine.Result]prometheus.Counter
+
+	mu    sync.Mutex // guards parts and wm, read by Ready, Lag, Watermark
+	parts map[engine.TopicPartition]*partState
+	wm    time.Time
+}
+
+// partState is the consumer's view of one assigned partition.
+type partState struct {
+	pending   int64     // next offset to add to a batch
+	next      int64     // next offset to apply (last applied + 1)
+	end       int64     // high watermark as last seen; -1 unknown
+	eventTime time.Time // latest event time applied
+}
+
+// item is one decoded record on its way to a batch.
+type item struct {
+	gen int
+	msg engine.Message
+	raw []byte // the record value, kept even when msg.Raw is dropped
+	hwm int64
+}
+
+// meta is what a batch keeps next to each message.
+type meta struct {
+	raw []byte
+	hwm int64
+	req *httpReq
+	idx int
+}
+
+type httpReq struct {
+	msgs []engine.Message
+	outs []engine.Outcome
+	left int
+	err  error
+	done chan struct{}
+}
+
+type genStart struct {
+	gen   *kafka.Generation
+	reply chan genAssigned
+}
+
+type genAssigned struct {
+	id     int
+	starts map[engine.TopicPartition]int64
+}
+
+type genEnd struct{ id int }
+
+// New checks the options and compiles the sources. It starts nothing.
+func New(opts Options) (*Consumer, error) {
+	if opts.Engine == nil {
+		return nil, errors.New("correlate: Options.Engine is required")
+	}
+	c := &Consumer{
+		eng:       opts.Engine,
+		log:       opts.Logger,
+		clock:     opts.Clock,
+		kafka:     opts.Kafka,
+		byTopic:   map[string]*Source{},
+		batchSize: opts.Kafka.BatchSize,
+		linger:    opts.Kafka.Linger.Duration,
+		tickEvery: opts.TickInterval,
+		commitGap: opts.CommitInterval,
+		onApplied: opts.OnApplied,
+		onTick:    opts.OnTick,
+		known:     opts.KnownMessage,
+		items:     make(chan item, 4096),
+		ctl:       make(chan any),
+		stopped:   make(chan struct{}),
+		parts:     map[engine.TopicPartition]*partState{},
+		counters:  map[string]map[engine.Result]prometheus.Counter{},
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.log = c.log.With("component", "correlate")
+	if c.clock == nil {
+		c.clock = time.Now
+	}
+	if c.batchSize <= 0 {
+		c.batchSize = 1000
+	}
+	if c.linger <= 0 {
+		c.linger = 5 * time.Millisecond
+	}
+	if c.tickEvery <= 0 {
+		c.tickEvery = 500 * time.Millisecond
+	}
+	if c.commitGap <= 0 {
+		c.commitGap = time.Second
+	}
+	queue := opts.HTTPQueue
+	if queue <= 0 {
+		queue = 64
+	}
+	c.httpCh = make(chan *httpReq, queue)
+	var errs []error
+	for i, cs := range opts.Sources {
+		s, err := CompileSource(cs)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sources[%d]: %w", i, err))
+			continue
+		}
+		if len(s.Topics) == 0 {
+			errs = append(errs, fmt.Errorf("sources[%d] %q: no topics", i, s.Name))
+		}
+		for _, t := range s.Topics {
+			if prev, dup := c.byTopic[t]; dup {
+				errs = append(errs, fmt.Errorf("sources[%d] %q: topic %q is already read by source %q", i, s.Name, t, prev.Name))
+				continue
+			}
+			c.byTopic[t] = s
+			c.topics = append(c.topics, t)
+		}
+		c.sources = append(c.sources, s)
+	}
+	httpCfg := config.Source{Name: "http", Format: "cloudevents", BufferTTL: opts.HTTP.BufferTTL, MaxEventBytes: opts.HTTP.MaxEventBytes}
+	hs, err := CompileSource(httpCfg)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.httpSrc = hs
+	c.maxReq = int64(opts.HTTP.MaxRequestBytes)
+	if c.maxReq <= 0 {
+		c.maxReq = 8 << 20
+	}
+	if len(c.topics) > 0 {
+		if opts.Kafka.GroupID == "" {
+			c.kafka.GroupID = "tracker"
+		}
+		conn, err := newConnection(opts.Kafka)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.conn = conn
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("correlate: %w", err)
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("correlate: register metrics: %w", err)
+	}
+	c.m = m
+	return c, nil
+}
+
+// Run consumes until ctx is cancelled, then finishes the batch in hand and
+// leaves the group. It returns nil after a cancellation and an error when the
+// engine fails. Run must be called once.
+func (c *Consumer) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("correlate: Run called twice")
+	}
+	defer close(c.stopped)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var group *kafka.ConsumerGroup
+	if len(c.topics) > 0 {
+		g, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+			ID:                     c.kafka.GroupID,
+			Brokers:                c.conn.brokers,
+			Dialer:                 c.conn.dialer,
+			Topics:                 c.topics,
+			SessionTimeout:         orDur(c.kafka.SessionTimeout.Duration, 10*time.Second),
+			RebalanceTimeout:       10 * time.Second,
+			JoinGroupBackoff:       time.Second,
+			WatchPartitionChanges:  true,
+			PartitionWatchInterval: 2 * time.Second,
+			StartOffset:            kafka.FirstOffset,
+			Logger:                 kafka.LoggerFunc(func(f string, a ...any) { c.log.Debug(fmt.Sprintf(f, a...)) }),
+			ErrorLogger:            kafka.LoggerFunc(func(f string, a ...any) { c.log.Warn(fmt.Sprintf(f, a...)) }),
+		})
+		if err != nil {
+			c.running.Store(false)
+			return fmt.Errorf("join consumer group %q: %w", c.kafka.GroupID, err)
+		}
+		group = g
+		c.dlq = &kafka.Writer{
+			Addr:                   kafka.TCP(c.conn.brokers...),
+			Transport:              c.conn.transport,
+			Balancer:               &kafka.Hash{},
+			RequiredAcks:           kafka.RequireAll,
+			BatchTimeout:           2 * time.Millisecond,
+			AllowAutoTopicCreation: true,
+		}
+		wg.Go(func() { c.groupLoop(ctx, group) })
+	}
+	err := c.process(ctx)
+	cancel()
+	if group != nil {
+		if cerr := group.Close(); cerr != nil {
+			c.log.Debug("leave consumer group", "err", cerr)
+		}
+	}
+	wg.Wait()
+	if c.dlq != nil {
+		if cerr := c.dlq.Close(); cerr != nil {
+			c.log.Warn("close dead-letter writer", "err", cerr)
+		}
+	}
+	c.running.Store(false)
+	c.failWaiting(ErrStopped)
+	c.mu.Lock()
+	clear(c.parts)
+	c.mu.Unlock()
+	c.m.partitions.Set(0)
+	return err
+}
+
+func orDur(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// groupLoop joins generation after generation and starts one reader per
+// assigned partition at the offset the processor chose.
+func (c *Consumer) groupLoop(ctx context.Context, group *kafka.ConsumerGroup) {
+	for {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				return
+			}
+			c.log.Warn("join consumer group failed; retrying", "group", c.kafka.GroupID, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		c.m.rebalances.Inc()
+		req := genStart{gen: gen, reply: make(chan genAssigned, 1)}
+		select {
+		case c.ctl <- req:
+		case <-ctx.Done():
+			return
+		}
+		var a genAssigned
+		select {
+		case a = <-req.reply:
+		case <-ctx.Done():
+			return
+		}
+		c.log.Info("consumer group generation", "generation", gen.ID, "member", gen.MemberID, "partitions", len(a.starts))
+		for tp, off := range a.starts {
+			gen.Start(func(gctx context.Context) { c.readPartition(ctx, gctx, a.id, tp, off) })
+		}
+		gen.Start(func(gctx context.Context) {
+			select {
+			case <-gctx.Done():
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case c.ctl <- genEnd{id: a.id}:
+			case <-ctx.Done():
+			}
+		})
+	}
+}
+
+// readPartition fetches one partition from offset and hands decoded records
+// to the processor until the generation or the consumer ends.
+func (c *Consumer) readPartition(ctx, gctx context.Context, genID int, tp engine.TopicPartition, offset int64) {
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	defer context.AfterFunc(gctx, stop)()
+	src := c.byTopic[tp.Topic]
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        c.conn.brokers,
+		Dialer:         c.conn.dialer,
+		Topic:          tp.Topic,
+		Partition:      tp.Partition,
+		MinBytes:       1,
+		MaxBytes:       max(16<<20, 2*src.MaxBytes),
+		MaxWait:        250 * time.Millisecond,
+		QueueCapacity:  1024,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+		ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) {
+			c.log.Warn(fmt.Sprintf(f, a...), "topic", tp.Topic, "partition", tp.Partition)
+		}),
+	})
+	defer r.Close()
+	if err := r.SetOffset(offset); err != nil {
+		c.log.Error("seek partition", "topic", tp.Topic, "partition", tp.Partition, "offset", offset, "err", err)
+		return
+	}
+	for {
+		km, err := r.FetchMessage(rctx)
+		if err != nil {
+			if rctx.Err() != nil {
+				return
+			}
+			c.log.Warn("fetch failed; retrying", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+			select {
+			case <-rctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		rec := Record{Topic: km.Topic, Partition: km.Partition, Offset: km.Offset, Key: km.Key, Value: km.Value, Time: km.Time}
+		if len(km.Headers) > 0 {
+			rec.Headers = make([]engine.Header, len(km.Headers))
+			for i, h := range km.Headers {
+				rec.Headers[i] = engine.Header{Key: h.Key, Value: h.Value}
+			}
+		}
+		it := item{gen: genID, msg: src.Decode(&rec, c.clock()), raw: km.Value, hwm: km.HighWaterMark}
+		c.refine(&it.msg)
+		select {
+		case c.items <- it:
+		case <-rctx.Done():
+			return
+		}
+	}
+}
+
+// refine turns a missing correlation key into UNKNOWN_MESSAGE when no
+// deployed model uses the message name.
+func (c *Consumer) refine(m *engine.Message) {
+	if c.known != nil && m.Invalid == engine.ReasonMissingCorrelationKey && !c.known(m.Name) {
+		m.Invalid = engine.ReasonUnknownMessage
+		m.Detail = fmt.Sprintf("no deployed model uses message %q (and %s)", m.Name, m.Detail)
+	}
+}
+
+// process is the single goroutine that owns batching, the engine calls and
+// the offsets.
+func (c *Consumer) process(ctx context.Context) error {
+	ticker := time.NewTicker(c.tickEvery)
+	defer ticker.Stop()
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
+	// The batch in hand is finished even when ctx is cancelled.
+	final := func() error {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		err := c.flush(fctx)
+		c.commit(true)
+		return err
+	}
+	grow := func() error {
+		if len(c.batch) >= c.batchSize {
+			linger.Stop()
+			return c.flush(ctx)
+		}
+		if len(c.batch) == 1 || (len(c.metas) > 0 && c.metas[0].req != nil) {
+			linger.Reset(c.linger)
+		}
+		return nil
+	}
+	if err := c.tick(ctx); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return final()
+		case it := <-c.items:
+			if !c.accept(&it) {
+				continue
+			}
+			c.batch = append(c.batch, it.msg)
+			c.metas = append(c.metas, meta{raw: it.raw, hwm: it.hwm})
+			if err := grow(); err != nil {
+				return err
+			}
+		case r := <-c.httpCh:
+			for i := range r.msgs {
+				c.batch = append(c.batch, r.msgs[i])
+				c.metas = append(c.metas, meta{req: r, idx: i, hwm: -1})
+			}
+			if err := grow(); err != nil {
+				return err
+			}
+		case <-linger.C:
+			if err := c.flush(ctx); err != nil {
+				return err
+			}
+		case <-ticker.C:
+			c.commit(false)
+			if err := c.tick(ctx); err != nil {
+				return err
+			}
+		case cm := <-c.ctl:
+			if err := c.flush(ctx); err != nil {
+				return err
+			}
+			switch cm := cm.(type) {
+			case genStart:
+				cm.reply <- c.startGeneration(ctx, cm.gen)
+			case genEnd:
+				if cm.id == c.genID {
+					c.commit(true)
+					c.gen = nil
+					c.mu.Lock()
+					clear(c.parts)
+					c.mu.Unlock()
+					c.m.partitions.Set(0)
+				}
+			}
+		}
+	}
+}
+
+// accept drops records of an ended generation or behind the partition's
+// position (already applied).
+func (c *Consumer) accept(it *item) bool {
+	if it.gen != c.genID {
+		return false
+	}
+	p := it.msg.Position
+	ps := c.parts[engine.TopicPartition{Topic: p.Topic, Partition: p.Partition}]
+	if ps == nil || p.Offset < ps.pending {
+		return false
+	}
+	ps.pending = p.Offset + 1
+	return true
+}
+
+// startGeneration chooses where every assigned partition starts: the
+// engine's stored position, else the group's committed offset, else the
+// beginning of the partition.
+func (c *Consumer) startGeneration(ctx context.Context, gen *kafka.Generation) genAssigned {
+	c.genID++
+	c.gen = gen
+	positions := c.eng.Positions()
+	req := map[string][]kafka.OffsetRequest{}
+	for topic, as := range gen.Assignments {
+		for _, a := range as {
+			req[topic] = append(req[topic], kafka.FirstOffsetOf(a.ID), kafka.LastOffsetOf(a.ID))
+		}
+	}
+	bounds := map[engine.TopicPartition]kafka.PartitionOffsets{}
+	if len(req) > 0 {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		client := &kafka.Client{Addr: kafka.TCP(c.conn.brokers...), Transport: c.conn.transport}
+		res, err := client.ListOffsets(lctx, &kafka.ListOffsetsRequest{Topics: req})
+		cancel()
+		if err != nil {
+			c.log.Warn("list partition offsets; lag unknown until records arrive", "err", err)
+		} else {
+			for topic, ps := range res.Topics {
+				for _, p := range ps {
+					if p.Error == nil {
+						bounds[engine.TopicPartition{Topic: topic, Partition: p.Partition}] = p
+					}
+				}
+			}
+		}
+	}
+	starts := map[engine.TopicPartition]int64{}
+	parts := map[engine.TopicPartition]*partState{}
+	c.m.lag.Reset()
+	for topic, as := range gen.Assignments {
+		for _, a := range as {
+			tp := engine.TopicPartition{Topic: topic, Partition: a.ID}
+			b, known := bounds[tp]
+			start, stored := positions[tp]
+			from := "engine"
+			switch {
+			case stored:
+			case a.Offset >= 0:
+				start, from = a.Offset, "group commit"
+			case known:
+				start, from = b.FirstOffset, "beginning"
+			default:
+				start, from = kafka.FirstOffset, "beginning"
+			}
+			if known && start >= 0 && start < b.FirstOffset {
+				c.log.Warn("records before the stored position were deleted from the partition; continuing at its start",
+					"topic", topic, "partition", a.ID, "position", start, "first", b.FirstOffset)
+				start = b.FirstOffset
+			}
+			ps := &partState{pending: max(start, 0), next: max(start, 0), end: -1}
+			if known {
+				ps.end = b.LastOffset
+				c.m.lag.WithLabelValues(topic, strconv.Itoa(a.ID)).Set(float64(max(ps.end-ps.next, 0)))
+			}
+			parts[tp] = ps
+			starts[tp] = start
+			c.log.Debug("partition assigned", "topic", topic, "partition", a.ID, "offset", start, "from", from)
+		}
+	}
+	c.mu.Lock()
+	c.parts = parts
+	c.mu.Unlock()
+	c.m.partitions.Set(float64(len(parts)))
+	return genAssigned{id: c.genID, starts: starts}
+}
+
+// flush applies the batch in hand, writes its dead letters, and updates the
+// partitions' positions.
+func (c *Consumer) flush(ctx context.Context) error {
+	if len(c.batch) == 0 {
+		return nil
+	}
+	batch, metas := c.batch, c.metas
+	c.batch = make([]engine.Message, 0, c.batchSize)
+	c.metas = make([]meta, 0, c.batchSize)
+	began := time.Now()
+	outs, err := c.eng.Apply(ctx, batch)
+	if err == nil && len(outs) != len(batch) {
+		err = fmt.Errorf("engine returned %d outcomes for %d messages", len(outs), len(batch))
+	}
+	if err != nil {
+		err = fmt.Errorf("apply batch of %d messages: %w", len(batch), err)
+		for _, mt := range metas {
+			if mt.req != nil && mt.req.err == nil {
+				mt.req.err = err
+				close(mt.req.done)
+			}
+		}
+		return err
+	}
+	c.m.applySecs.Observe(time.Since(began).Seconds())
+	c.m.batches.Inc()
+	c.m.batchSize.Observe(float64(len(batch)))
+
+	var dead []kafka.Message
+	var deadSources []string
+	c.mu.Lock()
+	for i := range batch {
+		m, out, mt := &batch[i], &outs[i], &metas[i]
+		c.count(m, out)
+		if mt.req != nil {
+			mt.req.outs[mt.idx] = *out
+			if mt.req.left--; mt.req.left == 0 {
+				close(mt.req.done)
+			}
+			continue
+		}
+		tp := engine.TopicPartition{Topic: m.Position.Topic, Partition: m.Position.Partition}
+		if ps := c.parts[tp]; ps != nil {
+			ps.next = max(ps.next, m.Position.Offset+1)
+			ps.end = max(ps.end, mt.hwm)
+			if m.Invalid == "" && m.EventTime.After(ps.eventTime) {
+				ps.eventTime = m.EventTime
+			}
+		}
+		c.dirty = true
+		if out.Decision != nil && out.Decision.Action == engine.DecisionDeadLetter {
+			if src := c.byTopic[m.Position.Topic]; src != nil && src.DeadLetter != "" {
+				dead = append(dead, deadLetter(src, m, out, mt.raw, c.clock()))
+				deadSources = append(deadSources, src.Name)
+			}
+		}
+	}
+	for tp, ps := range c.parts {
+		if ps.end >= 0 {
+			c.m.lag.WithLabelValues(tp.Topic, strconv.Itoa(tp.Partition)).Set(float64(max(ps.end-ps.next, 0)))
+		}
+	}
+	c.mu.Unlock()
+	if len(dead) > 0 {
+		if err := c.writeDeadLetters(ctx, dead); err != nil {
+			return err
+		}
+		for _, s := range deadSources {
+			c.m.deadLetters.WithLabelValues(s).Inc()
+		}
+	}
+	if c.onApplied != nil {
+		c.onApplied(batch, outs)
+	}
+	if time.Since(c.lastTick) >= 100*time.Millisecond {
+		return c.tick(ctx)
+	}
+	return nil
+}
+
+func (c *Consumer) count(m *engine.Message, out *engine.Outcome) {
+	byResult := c.counters[m.Source]
+	if byResult == nil {
+		byResult = map[engine.Result]prometheus.Counter{}
+		c.counters[m.Source] = byResult
+	}
+	ctr := byResult[out.Result]
+	if ctr == nil {
+		ctr = c.m.messages.WithLabelValues(m.Source, string(out.Result))
+		byResult[out.Result] = ctr
+	}
+	ctr.Inc()
+	if m.Invalid != "" {
+		c.m.invalid.WithLabelValues(m.Source, string(m.Invalid)).Inc()
+	}
+	if m.Position.Topic == "" {
+		c.m.httpEvents.WithLabelValues(string(out.Result)).Inc()
+	}
+}
+
+// Dead-letter headers added to the original record's headers.
+const (
+	HeaderErrorReason    = "tracker-error-reason"
+	HeaderErrorDetail    = "tracker-error-detail"
+	HeaderErrorSource    = "tracker-error-source"
+	HeaderErrorTopic     = "tracker-error-topic"
+	HeaderErrorPartition = "tracker-error-partition"
+	HeaderErrorOffset    = "tracker-error-offset"
+	HeaderErrorRule      = "tracker-error-rule"
+	HeaderErrorNote      = "tracker-error-note"
+	HeaderErrorTime      = "tracker-error-time"
+)
+
+func deadLetter(src *Source, m *engine.Message, out *engine.Outcome, raw []byte, now time.Time) kafka.Message {
+	hs := make([]kafka.Header, 0, len(m.Headers)+9)
+	for _, h := range m.Headers {
+		hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	add := func(k, v string) {
+		if v != "" {
+			hs = append(hs, kafka.Header{Key: k, Value: []byte(v)})
+		}
+	}
+	add(HeaderErrorReason, string(out.Reason))
+	add(HeaderErrorDetail, m.Detail)
+	add(HeaderErrorSource, src.Name)
+	add(HeaderErrorTopic, m.Position.Topic)
+	add(HeaderErrorPartition, strconv.Itoa(m.Position.Partition))
+	add(HeaderErrorOffset, strconv.FormatInt(m.Position.Offset, 10))
+	add(HeaderErrorRule, out.Decision.RuleID)
+	add(HeaderErrorNote, out.Decision.Note)
+	add(HeaderErrorTime, now.UTC().Format(time.RFC3339Nano))
+	return kafka.Message{Topic: src.DeadLetter, Key: m.Key, Value: raw, Headers: hs}
+}
+
+// writeDeadLetters retries until the records are written or ctx ends; the
+// offsets are not committed before.
+func (c *Consumer) writeDeadLetters(ctx context.Context, msgs []kafka.Message) error {
+	backoff := 200 * time.Millisecond
+	for {
+		err := c.dlq.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("write %d dead letters: %w", len(msgs), err)
+		}
+		c.log.Warn("write dead letters failed; retrying", "records", len(msgs), "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("write %d dead letters: %w", len(msgs), ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// commit commits the applied offsets to the group, at most once per
+// CommitInterval unless forced.
+func (c *Consumer) commit(force bool) {
+	if c.gen == nil || !c.dirty || (!force && time.Since(c.lastCommit) < c.commitGap) {
+		return
+	}
+	offsets := map[string]map[int]int64{}
+	c.mu.Lock()
+	for tp, ps := range c.parts {
+		if offsets[tp.Topic] == nil {
+			offsets[tp.Topic] = map[int]int64{}
+		}
+		offsets[tp.Topic][tp.Partition] = ps.next
+	}
+	c.mu.Unlock()
+	c.lastCommit, c.dirty = time.Now(), false
+	if err := c.gen.CommitOffsets(offsets); err != nil {
+		c.log.Debug("commit offsets (lag monitoring only; the engine keeps the positions)", "err", err)
+	}
+}
+
+// tick advances the engine's timers to the watermark.
+func (c *Consumer) tick(ctx context.Context) error {
+	now := c.clock()
+	wm := c.computeWatermark(now)
+	c.lastTick = time.Now()
+	res, err := c.eng.Tick(ctx, wm)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("tick engine to watermark %s: %w", wm.Format(time.RFC3339), err)
+	}
+	c.m.tickFired.Add(float64(res.Fired))
+	c.m.tickExpired.Add(float64(res.Expired))
+	for _, out := range res.Outcomes {
+		c.m.messages.WithLabelValues("tick", string(out.Result)).Inc()
+	}
+	if c.onTick != nil {
+		c.onTick(wm, res)
+	}
+	return nil
+}
+
+func (c *Consumer) computeWatermark(now time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wm := now
+	switch {
+	case len(c.topics) == 0:
+	case len(c.parts) == 0:
+		wm = time.Time{}
+	default:
+		for _, ps := range c.parts {
+			if ps.end >= 0 && ps.next >= ps.end {
+				continue // caught up: "now"
+			}
+			if ps.eventTime.Before(wm) {
+				wm = ps.eventTime
+			}
+		}
+	}
+	c.wm = wm
+	if wm.IsZero() {
+		c.m.watermark.Set(0)
+	} else {
+		c.m.watermark.Set(float64(wm.UnixMilli()) / 1000)
+	}
+	return wm
+}
+
+// Ready reports whether the consumer runs and has partitions assigned (or
+// has no topics to read).
+func (c *Consumer) Ready() bool {
+	if !c.running.Load() {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.topics) == 0 || len(c.parts) > 0
+}
+
+// Watermark returns the event-time watermark last given to the engine: the
+// minimum over assigned partitions of the event time of the last applied
+// record, counting partitions without lag as now. It is zero while unknown.
+func (c *Consumer) Watermark() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.wm
+}
+
+// Lag returns, per assigned partition, how many records are behind its high
+// watermark as last seen (-1 when not known yet).
+func (c *Consumer) Lag() map[engine.TopicPartition]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[engine.TopicPartition]int64, len(c.parts))
+	for tp, ps := range c.parts {
+		if ps.end < 0 {
+			out[tp] = -1
+		} else {
+			out[tp] = max(ps.end-ps.next, 0)
+		}
+	}
+	return out
+}
+
+// Topics returns the topics the consumer reads, sorted.
+func (c *Consumer) Topics() []string {
+	return slices.Sorted(slices.Values(c.topics))
+}
+
+// failWaiting answers HTTP requests still queued when the consumer stops.
+func (c *Consumer) failWaiting(err error) {
+	for {
+		select {
+		case r := <-c.httpCh:
+			r.err = err
+			close(r.done)
+		default:
+			return
+		}
+	}
+}
