@@ -18,6 +18,8 @@ import (
 	"github.com/tracker-dev/tracker/api"
 	"github.com/tracker-dev/tracker/broker"
 	"github.com/tracker-dev/tracker/config"
+	"github.com/tracker-dev/tracker/decisiontable"
+	"github.com/tracker-dev/tracker/engine"
 	"github.com/tracker-dev/tracker/models"
 	"github.com/tracker-dev/tracker/simulator"
 )
@@ -50,6 +52,7 @@ type app struct {
 	broker *broker.Broker
 	sim    *simulator.Producer
 	models *models.Repository
+	engine *engine.Engine
 
 	mu     sync.Mutex
 	stops  []stopStep   // in build order; run in reverse
@@ -164,7 +167,35 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 		return nil, err
 	}
 
-	// 3. Simulator (demo only).
+	// 3. Decision table for uncorrelated events (none: every one becomes an incident).
+	var decider engine.Decider
+	switch {
+	case cfg.Decisions != "":
+		t, err := decisiontable.Load(cfg.Decisions)
+		if err != nil {
+			return nil, fmt.Errorf("load decision table: %w", err)
+		}
+		decider = newTableDecider(t)
+	case opts.Demo != nil:
+		t, err := decisiontable.Parse("uncorrelated.dmn", simulator.DecisionsDMN)
+		if err != nil {
+			return nil, fmt.Errorf("built-in decision table: %w", err)
+		}
+		decider = newTableDecider(t)
+	}
+
+	// 4. Engine: state, timers, outbox and change feed in Pebble.
+	a.engine, err = engine.Open(engine.Options{
+		Dir: filepath.Join(cfg.DataDir, "engine"), Processes: a.models, Decider: decider,
+		DedupeRetention: cfg.Engine.DedupeRetention.Duration, CacheSize: cfg.Engine.CacheSize, Logger: a.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open engine: %w", err)
+	}
+	a.onStop("engine", func(context.Context) error { return a.engine.Close() })
+	a.ready("engine", func() (bool, any) { return true, "store open" })
+
+	// 5. Simulator (demo only).
 	if d := opts.Demo; d != nil && d.Rate > 0 {
 		a.sim, err = simulator.NewProducer(simulator.ProducerOptions{
 			Brokers: cfg.Kafka.Brokers, Gen: simulator.Options{Seed: d.Seed, Rate: d.Rate}, Logger: a.log,
