@@ -187,3 +187,40 @@ func TestGraphHelpers(t *testing.T) {
 		t.Errorf("Sign.Parent = %v", got)
 	}
 }
+
+func TestDiagramHandling(t *testing.T) {
+	src := string(readTestdata(t, "valid/order-fulfillment.bpmn"))
+	start := strings.Index(src, "  <bpmndi:BPMNDiagram")
+	end := strings.Index(src, "</bpmndi:BPMNDiagram>") + len("</bpmndi:BPMNDiagram>\n")
+	diagram := src[start:end]
+	withoutDiagram := src[:start] + src[end:]
+	processAt := strings.Index(withoutDiagram, "  <bpmn:process")
+	diagramFirst := withoutDiagram[:processAt] + diagram + withoutDiagram[processAt:]
+
+	tests := []struct {
+		name    string
+		xml     string
+		diagram bool
+	}{
+		{"diagram last", src, true},
+		{"diagram first", diagramFirst, true},
+		{"no diagram", withoutDiagram, false},
+		{"diagram only in a comment", strings.Replace(withoutDiagram, "<bpmn:process", "<!-- <bpmndi:BPMNDiagram> was here -->\n<bpmn:process", 1), false},
+		{"self-closing diagram", strings.Replace(withoutDiagram, "</bpmn:definitions>", `<bpmndi:BPMNDiagram id="D" /></bpmn:definitions>`, 1), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defs, problems := Parse("x.bpmn", []byte(tt.xml), Options{})
+			if HasErrors(problems) || defs.HasDiagram != tt.diagram {
+				t.Fatalf("HasDiagram = %v, problems %v; want diagram %v", defs.HasDiagram, problems, tt.diagram)
+			}
+			// Lines must match the text whatever was cut out.
+			lines := strings.Split(tt.xml, "\n")
+			for _, e := range defs.Processes[0].Elements {
+				if !strings.Contains(lines[e.Line-1], `id="`+e.ID+`"`) {
+					t.Errorf("%s: line %d is %q", e.ID, e.Line, lines[e.Line-1])
+				}
+			}
+		})
+	}
+}

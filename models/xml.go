@@ -58,6 +58,74 @@ var errDeclaration = errors.New("DOCTYPE and entity declarations are not allowed
 // entities beyond XML's predefined five, refuses DOCTYPE/ENTITY
 // declarations, and returns the line of the failure.
 func decodeXML(data []byte) (*xmlDoc, int, error) {
+	// The diagram is most of a file and irrelevant to the graph: blank it
+	// out before decoding (keeping line breaks, so lines stay right). If the
+	// cut went wrong on some odd file, decode the file as it is.
+	if stripped, found := stripDiagrams(data); found {
+		if doc, _, err := decodeTokens(stripped); err == nil {
+			doc.hasDiagram = doc.hasDiagram || bytes.Contains(data, []byte(NamespaceBPMNDI))
+			return doc, 0, nil
+		}
+	}
+	return decodeTokens(data)
+}
+
+// stripDiagrams returns a copy of data with every <prefix:BPMNDiagram>
+// element replaced by its line breaks, and whether it found one.
+func stripDiagrams(data []byte) ([]byte, bool) {
+	const local = "BPMNDiagram"
+	type region struct{ start, end int }
+	var cut []region
+	from := 0
+	for {
+		i := bytes.Index(data[from:], []byte(local))
+		if i < 0 {
+			break
+		}
+		i += from
+		from = i + len(local)
+		start := i - 1
+		for start >= 0 && isNameByte(data[start]) {
+			start--
+		}
+		if start < 0 || data[start] != '<' || (start+1 < i && data[i-1] != ':') || from >= len(data) || isNameByte(data[from]) {
+			continue // not a start tag of an element named BPMNDiagram
+		}
+		tagEnd := bytes.IndexByte(data[i:], '>')
+		if tagEnd < 0 {
+			return nil, false
+		}
+		end := i + tagEnd + 1
+		if data[end-2] != '/' {
+			closing := "</" + string(data[start+1:i]) + local + ">"
+			j := bytes.Index(data[end:], []byte(closing))
+			if j < 0 {
+				return nil, false
+			}
+			end += j + len(closing)
+		}
+		cut = append(cut, region{start, end})
+		from = end
+	}
+	if len(cut) == 0 {
+		return nil, false
+	}
+	out := make([]byte, 0, len(data))
+	prev := 0
+	for _, r := range cut {
+		out = append(out, data[prev:r.start]...)
+		out = append(out, bytes.Repeat([]byte{'\n'}, bytes.Count(data[r.start:r.end], []byte{'\n'}))...)
+		prev = r.end
+	}
+	return append(out, data[prev:]...), true
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || c == '-' || c == '.' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
+}
+
+// decodeTokens builds the element tree token by token.
+func decodeTokens(data []byte) (*xmlDoc, int, error) {
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = true
 	lines := lineCounter{data: data, line: 1}
