@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,3 +174,5 @@ func (h *harness) actions() []string {
 }
 
 const day24 = 24 * time.Hour
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,237 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+func TestOpenErrors(t *testing.T) {
+	p := &procs{}
+	p.deploy(t, "order-fulfillment.bpmn")
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, dir string) func()
+		wantIs  error
+		want    string
+	}{
+		{
+			name: "second open of the same directory fails at once",
+			prepare: func(t *testing.T, dir string) func() {
+				e, err := Open(Options{Dir: dir, Processes: p})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return func() { e.Close() }
+			},
+			wantIs: ErrLocked,
+			want:   "is another tracker running with the same data_dir?",
+		},
+		{
+			name: "newer format version",
+			prepare: func(t *testing.T, dir string) func() {
+				db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{discard()}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e := enc{}
+				e.uvarint(formatVersion + 1)
+				if err := db.Set(keyFormat, e.b, pebble.Sync); err != nil {
+					t.Fatal(err)
+				}
+				db.Close()
+				return func() {}
+			},
+			wantIs: ErrNewerFormat,
+			want:   "format version 2, this build reads up to 1",
+		},
+		{
+			name: "foreign data without a format version",
+			prepare: func(t *testing.T, dir string) func() {
+				db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{discard()}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				db.Set([]byte("hello"), []byte("world"), pebble.Sync)
+				db.Close()
+				return func() {}
+			},
+			wantIs: ErrCorrupt,
+			want:   "data without a format version",
+		},
+		{
+			name: "damaged store files",
+			prepare: func(t *testing.T, dir string) func() {
+				e, err := Open(Options{Dir: dir, Processes: p})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.Close()
+				ms, _ := filepath.Glob(filepath.Join(dir, "MANIFEST-*"))
+				for _, m := range ms {
+					os.WriteFile(m, []byte("garbage garbage garbage garbage"), 0o644)
+				}
+				return func() {}
+			},
+			want: "the store is damaged",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cleanup := tt.prepare(t, dir)
+			defer cleanup()
+			e, err := Open(Options{Dir: dir, Processes: p})
+			if err == nil {
+				e.Close()
+				t.Fatal("Open succeeded")
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("error %v is not %v", err, tt.wantIs)
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), dir) {
+				t.Errorf("error %q does not name the dir and %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestOptionsValidation(t *testing.T) {
+	_, err := Open(Options{DedupeRetention: -time.Hour, CacheSize: -1})
+	want := []string{"Dir is required", "Processes is required", "DedupeRetention -1h0m0s must not be negative", "CacheSize -1 must not be negative"}
+	for _, w := range want {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v does not contain %q", err, w)
+		}
+	}
+}
+
+func TestPositionsAndFeedNotify(t *testing.T) {
+	h := newHarness(t, "order-fulfillment.bpmn")
+	a := msg("OrderPlaced", "A", "e1", 0)
+	a.Position = Position{Topic: "orders", Partition: 2, Offset: 41}
+	b := msg("PaymentReceived", "A", "e2", time.Hour)
+	b.Position = Position{Topic: "payments", Partition: 0, Offset: 7}
+	c := msg("OrderPlaced", "B", "e3", 0)
+	c.Position = Position{Topic: "orders", Partition: 2, Offset: 40} // older offset never moves it back
+	h.apply(a, b, c)
+	select {
+	case <-h.e.FeedNotify():
+	default:
+		t.Error("no feed notification after a commit")
+	}
+	h.reopen()
+	got := h.e.Positions()
+	want := map[TopicPartition]int64{{"orders", 2}: 42, {"payments", 0}: 8}
+	if len(got) != len(want) || got[TopicPartition{"orders", 2}] != 42 || got[TopicPartition{"payments", 0}] != 8 {
+		t.Errorf("positions = %v, want %v", got, want)
+	}
+}
+
+// decider answers from a table by reason and counts calls.
+type decider struct {
+	by    map[Reason]string
+	calls int
+	fail  error
+}
+
+func (d *decider) Decide(_ context.Context, u UncorrelatedMessage) (Decision, error) {
+	d.calls++
+	if d.fail != nil {
+		return Decision{}, d.fail
+	}
+	return Decision{Action: d.by[u.Reason], Severity: "low", RuleID: "r-" + string(u.Reason)}, nil
+}
+
+func TestDecisions(t *testing.T) {
+	d := &decider{by: map[Reason]string{
+		ReasonUnknownMessage: DecisionIgnore, ReasonDecodeError: DecisionDeadLetter,
+		ReasonNoInstance: DecisionIncident, ReasonInstanceEnded: DecisionBuffer,
+	}}
+	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}, dec: d}
+	h.procs.deploy(t, "order-fulfillment.bpmn")
+	h.open()
+	defer h.e.Close()
+	noTTL := msg("PaymentReceived", "Z", "z1", 0)
+	noTTL.BufferTTL = 0
+	outs := h.apply(
+		msg("Heartbeat", "A", "h1", 0),
+		Message{ID: "bad", Invalid: ReasonDecodeError, Detail: "invalid JSON at byte 3", Raw: []byte("{x"), EventTime: t0},
+		noTTL,
+	)
+	want := []string{"uncorrelated UNKNOWN_MESSAGE/ignore", "uncorrelated DECODE_ERROR/dead-letter", "uncorrelated NO_INSTANCE/incident"}
+	for i, o := range outs {
+		if got := outcome(o) + "/" + o.Decision.Action; got != want[i] {
+			t.Errorf("outcome %d = %s, want %s", i, got, want[i])
+		}
+	}
+	acts, _ := h.e.PendingActions(0, 10)
+	if len(acts) != 1 || acts[0].Type != "dead-letter" || string(acts[0].Variables) != `"{x"` {
+		t.Errorf("dead-letter outbox = %+v", acts)
+	}
+	feed, _ := h.e.Feed(0, 100)
+	kinds := map[ChangeKind]int{}
+	for _, c := range feed {
+		kinds[c.Kind]++
+	}
+	if kinds[ChangeIgnored] != 1 || kinds[ChangeIncident] != 1 || kinds[ChangeAction] != 1 || kinds[ChangeMessage] != 3 {
+		t.Errorf("feed kinds = %v", kinds)
+	}
+	// a failing decider fails the whole batch and nothing is applied
+	d.fail = errors.New("table broken")
+	if _, err := h.e.Apply(context.Background(), []Message{msg("OrderPlaced", "Q", "q1", 0), msg("Heartbeat", "Q", "q2", 0)}); err == nil || !strings.Contains(err.Error(), "table broken") {
+		t.Fatalf("Apply error = %v", err)
+	}
+	d.fail = nil
+	outs = h.apply(msg("OrderPlaced", "Q", "q1", 0))
+	if outs[0].Result != Started {
+		t.Errorf("after a failed batch the message is %s, want started (nothing of the batch was applied)", outs[0].Result)
+	}
+}
+
+func TestMarkActions(t *testing.T) {
+	h := newHarness(t, "order-fulfillment.bpmn")
+	h.apply(msg("OrderPlaced", "A", "e1", 0), msg("OrderPlaced", "B", "e2", 0))
+	h.clock.now = t0.Add(22 * day24)
+	h.tick(h.clock.now)
+	acts, err := h.e.PendingActions(0, 10)
+	if err != nil || len(acts) != 4 {
+		t.Fatalf("pending = %d, %v", len(acts), err)
+	}
+	a := acts[0]
+	if a.Type != "SendDelayNoticeCommand" || a.Target != "commands" || a.DueAt == nil || !a.DueAt.Equal(t0.Add(14*day24)) || a.CorrelationKey != "A" || len(a.ID) != 32 {
+		t.Errorf("action = %+v", a)
+	}
+	err = h.e.MarkActions(context.Background(), []ActionUpdate{
+		{Seq: acts[0].Seq, State: ActionDelivered},
+		{Seq: acts[1].Seq, State: ActionPending, Error: "broker down"},
+		{Seq: acts[2].Seq, State: ActionFailed, Error: "broker down"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.reopen()
+	left, _ := h.e.PendingActions(0, 10)
+	if len(left) != 2 || left[0].Seq != acts[1].Seq || left[0].Attempts != 1 || left[0].LastError != "broker down" || left[1].Seq != acts[3].Seq {
+		t.Errorf("after marking: %+v", left)
+	}
+	if after, _ := h.e.PendingActions(acts[1].Seq, 10); len(after) != 1 {
+		t.Errorf("PendingActions(after) = %d entries, want 1", len(after))
+	}
+	feed, _ := h.e.Feed(0, 1000)
+	incidents := 0
+	for _, c := range feed {
+		if c.Kind == ChangeIncident && strings.Contains(string(c.Payload), "ACTION_FAILED") {
+			incidents++
+		}
+	}
+	if incidents != 1 {
+		t.Errorf("%d ACTION_FAILED incidents, want 1", incidents)
+	}
+}
