@@ -1,12 +1,17 @@
 package correlate
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/tracker-dev/tracker/config"
 	"github.com/tracker-dev/tracker/engine"
@@ -63,8 +68,7 @@ func TestExampleEvents(t *testing.T) {
 			p.produce(t, addr)
 			clk := newClock(exampleStart)
 			eng := openEngine(t, t.TempDir(), clk, nil)
-			defer eng.Close()
-			rec := newRecorder()
+					rec := newRecorder()
 			r := start(t, Options{Engine: eng, Kafka: kafkaCfg(addr, "g"), Sources: []config.Source{exampleConfigSource("orders")},
 				Clock: clk.Now, TickInterval: 20 * time.Millisecond, OnApplied: rec.onApplied, OnTick: rec.onTick, KnownMessage: loadProcs(t).known})
 			waitFor(t, "all example events applied", func() bool { return rec.count() == len(wants) })
@@ -97,5 +101,250 @@ func TestExampleEvents(t *testing.T) {
 				t.Errorf("engine position = %d, want %d", got, len(wants))
 			}
 		})
+	}
+}
+
+// TestCloudEventsOnOneTopic mixes structured (with and without content type)
+// and binary CloudEvents with the example mapping on one topic.
+func TestCloudEventsOnOneTopic(t *testing.T) {
+	_, addr := newCluster(t)
+	produce(t, addr,
+		kafka.Message{Topic: "ce", Headers: []kafka.Header{{Key: "content-type", Value: []byte("application/cloudevents+json")}},
+			Value: []byte(`{"specversion":"1.0","id":"c-1","source":"/shop","type":"OrderPlaced","correlationkey":"A-2","time":"2026-11-01T09:00:00Z","data":{"total":3}}`)},
+		kafka.Message{Topic: "ce", Value: []byte(`{"amount":3}`), Headers: []kafka.Header{
+			{Key: "ce_specversion", Value: []byte("1.0")}, {Key: "ce_id", Value: []byte("c-2")}, {Key: "ce_source", Value: []byte("/pay")},
+			{Key: "ce_type", Value: []byte("PaymentReceived")}, {Key: "ce_correlationkey", Value: []byte("A-2")},
+			{Key: "ce_time", Value: []byte("2026-11-01T09:05:00Z")}, {Key: "content-type", Value: []byte("application/json")}}},
+		kafka.Message{Topic: "ce", Value: []byte(`{"specversion":"1.0","id":"c-3","source":"/wh","type":"GoodsFetched","subject":"A-2","data":{"warehouse":"HAM"}}`)},
+	)
+	clk := newClock(exampleStart)
+	eng := openEngine(t, t.TempDir(), clk, nil)
+	rec := newRecorder()
+	start(t, Options{Engine: eng, Kafka: kafkaCfg(addr, "g"), Sources: []config.Source{exampleConfigSource("ce")},
+		Clock: clk.Now, OnApplied: rec.onApplied})
+	waitFor(t, "3 events applied", func() bool { return rec.count() == 3 })
+	for i, want := range []struct {
+		result engine.Result
+		id     string
+		vars   string
+	}{
+		{engine.Started, "c-1", `{"total":3}`},
+		{engine.Correlated, "c-2", `{"amount":3}`},
+		{engine.Correlated, "c-3", `{"warehouse":"HAM"}`},
+	} {
+		got, m := rec.outcome("ce", 0, int64(i))
+		if got.Result != want.result || m.ID != want.id || string(m.Variables) != want.vars || m.CorrelationKey != "A-2" {
+			t.Errorf("record %d: %s %s id=%s key=%s vars=%s, want %s id=%s vars=%s",
+				i, got.Result, got.Reason, m.ID, m.CorrelationKey, m.Variables, want.result, want.id, want.vars)
+		}
+	}
+}
+
+// TestBadRecordsDeadLetter sends every kind of bad record between two good
+// ones: each is recorded uncorrelated with its reason, dead-lettered with the
+// original key, value and headers plus tracker-error headers, and the good
+// record behind them still correlates.
+func TestBadRecordsDeadLetter(t *testing.T) {
+	_, addr := newCluster(t)
+	hdr := []kafka.Header{{Key: "trace", Value: []byte("t-1")}}
+	records := []struct {
+		value  string
+		reason engine.Reason // "" = good record
+	}{
+		{`{"id":"g-1","type":"OrderPlaced","orderId":"A-1","data":{}}`, ""},
+		{`{"id":"b-1","type":"PaymentReceived","orderId":}`, engine.ReasonDecodeError},
+		{`{"id":"b-2","type":"PaymentReceived","orderId":"A-1","pad":"` + strings.Repeat("x", 600) + `"}`, engine.ReasonDecodeError},
+		{"{\"id\":\"b-3\",\"type\":\"Payment\xffReceived\",\"orderId\":\"A-1\"}", engine.ReasonDecodeError},
+		{`{"id":"b-4","type":"PaymentReceived","orderId":{"x":1}}`, engine.ReasonDecodeError},
+		{`{"id":"b-5","type":"PaymentReceived"}`, engine.ReasonMissingCorrelationKey},
+		{`{"id":"b-6","orderId":"A-1"}`, engine.ReasonUnknownMessage},
+		{`{"id":"g-2","type":"PaymentReceived","orderId":"A-1","data":{}}`, ""},
+	}
+	var msgs []kafka.Message
+	for i, r := range records {
+		msgs = append(msgs, kafka.Message{Topic: "in", Key: []byte(fmt.Sprintf("k-%d", i)), Value: []byte(r.value), Headers: hdr})
+	}
+	produce(t, addr, msgs...)
+	clk := newClock(exampleStart)
+	deadLetterAll := deciderFunc(func(u engine.UncorrelatedMessage) engine.Decision {
+		return engine.Decision{Action: engine.DecisionDeadLetter, RuleID: "r-" + string(u.Reason)}
+	})
+	eng := openEngine(t, t.TempDir(), clk, deadLetterAll)
+	src := exampleConfigSource("in")
+	src.DeadLetter, src.MaxEventBytes = "in-dlq", 512
+	rec := newRecorder()
+	start(t, Options{Engine: eng, Kafka: kafkaCfg(addr, "g"), Sources: []config.Source{src}, Clock: clk.Now, OnApplied: rec.onApplied})
+	waitFor(t, "all records applied", func() bool { return rec.count() == len(records) })
+
+	var bad []int
+	for i, r := range records {
+		got, m := rec.outcome("in", 0, int64(i))
+		want := engine.Uncorrelated
+		if r.reason == "" {
+			want = engine.Started
+			if i > 0 {
+				want = engine.Correlated
+			}
+		} else {
+			bad = append(bad, i)
+		}
+		if got.Result != want || got.Reason != r.reason {
+			t.Errorf("record %d: %s %s (%s), want %s %s", i, got.Result, got.Reason, m.Detail, want, r.reason)
+		}
+	}
+
+	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: "in-dlq", Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer rd.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, i := range bad {
+		dm, err := rd.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read dead letter for record %d: %v", i, err)
+		}
+		h := map[string]string{}
+		for _, x := range dm.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		if string(dm.Value) != records[i].value || string(dm.Key) != fmt.Sprintf("k-%d", i) || h["trace"] != "t-1" ||
+			h[HeaderErrorReason] != string(records[i].reason) || h[HeaderErrorTopic] != "in" ||
+			h[HeaderErrorOffset] != fmt.Sprint(i) || h[HeaderErrorRule] != "r-"+string(records[i].reason) || h[HeaderErrorDetail] == "" {
+			t.Errorf("dead letter for record %d: key=%s headers=%v value=%.60q", i, dm.Key, h, dm.Value)
+		}
+	}
+}
+
+// orderTraffic is n orders, each an OrderPlaced and a PaymentReceived, keyed
+// by order id so that both land on the same partition.
+func orderTraffic(topic string, n, from int) []kafka.Message {
+	var msgs []kafka.Message
+	for i := from; i < from+n; i++ {
+		id := fmt.Sprintf("O-%05d", i)
+		for j, typ := range []string{"OrderPlaced", "PaymentReceived"} {
+			msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte(id), Value: fmt.Appendf(nil,
+				`{"id":"%s-%d","type":"%s","orderId":"%s","time":"2026-11-01T09:%02d:00Z","data":{"n":%d}}`, id, j, typ, id, j, i)})
+		}
+	}
+	return msgs
+}
+
+// feedMessages counts the message entries of the engine's change feed: one
+// per applied record, so exactly-once means exactly the number of records.
+func feedMessages(t *testing.T, eng *engine.Engine) (n int, results map[string]int) {
+	t.Helper()
+	results = map[string]int{}
+	for from := uint64(0); ; {
+		cs, err := eng.Feed(from, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) == 0 {
+			return n, results
+		}
+		for _, c := range cs {
+			if c.Kind == engine.ChangeMessage {
+				n++
+				var p struct{ Result string }
+				if err := json.Unmarshal(c.Payload, &p); err == nil {
+					results[p.Result]++
+				}
+			}
+		}
+		from = cs[len(cs)-1].Seq + 1
+	}
+}
+
+// TestGracefulRestartExactlyOnce stops the consumer mid-stream, restarts it
+// on the same engine directory, and checks every record had exactly one effect.
+func TestGracefulRestartExactlyOnce(t *testing.T) {
+	const orders = 2000
+	_, addr := newCluster(t, kfake.SeedTopics(4, "orders"))
+	produce(t, addr, orderTraffic("orders", orders, 0)...)
+	dir := t.TempDir()
+	clk := newClock(exampleStart)
+	cfg := kafkaCfg(addr, "g")
+	cfg.BatchSize = 50
+
+	eng := openEngine(t, dir, clk, nil)
+	rec := newRecorder()
+	r := start(t, Options{Engine: eng, Kafka: cfg, Sources: []config.Source{exampleConfigSource("orders")}, Clock: clk.Now, OnApplied: rec.onApplied})
+	waitFor(t, "some records applied", func() bool { return rec.count() >= 500 })
+	r.halt(t)
+	first := rec.count()
+	if first >= 2*orders {
+		t.Fatalf("the first run applied all %d records; the test needs a stop mid-stream", first)
+	}
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	eng = openEngine(t, dir, clk, nil)
+	start(t, Options{Engine: eng, Kafka: cfg, Sources: []config.Source{exampleConfigSource("orders")}, Clock: clk.Now, OnApplied: rec.onApplied})
+	waitFor(t, "every record applied", func() bool { return rec.count() == 2*orders })
+	rec.mu.Lock()
+	for p, n := range rec.applied {
+		if n != 1 {
+			t.Errorf("%v applied %d times", p, n)
+		}
+	}
+	results := map[engine.Result]int{}
+	for _, o := range rec.byPos {
+		results[o.Result]++
+	}
+	rec.mu.Unlock()
+	if results[engine.Started] != orders || results[engine.Correlated] != orders {
+		t.Errorf("outcomes %v, want %d started and %d correlated", results, orders, orders)
+	}
+	if n, _ := feedMessages(t, eng); n != 2*orders {
+		t.Errorf("engine feed has %d message entries, want %d", n, 2*orders)
+	}
+	var sum int64
+	for _, off := range eng.Positions() {
+		sum += off
+	}
+	if sum != 2*orders {
+		t.Errorf("engine positions sum to %d, want %d", sum, 2*orders)
+	}
+	t.Logf("first run applied %d of %d records", first, 2*orders)
+}
+
+// TestPartitionCountChange adds partitions while the consumer runs: the group
+// rebalances and the records on old and new partitions are applied once.
+func TestPartitionCountChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the partition watcher (seconds)")
+	}
+	_, addr := newCluster(t, kfake.SeedTopics(2, "orders"))
+	produce(t, addr, orderTraffic("orders", 50, 0)...)
+	clk := newClock(exampleStart)
+	eng := openEngine(t, t.TempDir(), clk, nil)
+	rec := newRecorder()
+	r := start(t, Options{Engine: eng, Kafka: kafkaCfg(addr, "g"), Sources: []config.Source{exampleConfigSource("orders")}, Clock: clk.Now, OnApplied: rec.onApplied})
+	waitFor(t, "first records applied", func() bool { return rec.count() == 100 })
+
+	client := &kafka.Client{Addr: kafka.TCP(addr)}
+	res, err := client.CreatePartitions(context.Background(), &kafka.CreatePartitionsRequest{Topics: []kafka.TopicPartitionsConfig{{Name: "orders", Count: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range res.Errors {
+		if e != nil {
+			t.Fatal(e)
+		}
+	}
+	waitFor(t, "4 partitions assigned", func() bool { return len(r.c.Lag()) == 4 })
+	produce(t, addr, orderTraffic("orders", 100, 50)...)
+	waitFor(t, "all records applied", func() bool { return rec.count() == 300 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	parts := map[int]bool{}
+	for p, n := range rec.applied {
+		parts[p.Partition] = true
+		if n != 1 {
+			t.Errorf("%v applied %d times", p, n)
+		}
+	}
+	if len(parts) != 4 {
+		t.Errorf("records came from partitions %v, want 4 partitions", parts)
 	}
 }

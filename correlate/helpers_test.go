@@ -88,6 +88,12 @@ func openEngine(t testing.TB, dir string, clk *clock, dec engine.Decider) *engin
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered before the consumer's cleanup, so it runs after it.
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
+			t.Errorf("close engine: %v", err)
+		}
+	})
 	return e
 }
 
@@ -105,7 +111,7 @@ func newCluster(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, string) {
 // produce writes records with kafka-go, all at once.
 func produce(t testing.TB, addr string, msgs ...kafka.Message) {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, BatchSize: 1000, RequiredAcks: kafka.RequireAll, AllowAutoTopicCreation: true}
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Transport: &kafka.Transport{}, Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, BatchSize: 1000, RequiredAcks: kafka.RequireAll, AllowAutoTopicCreation: true}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -173,6 +179,7 @@ type running struct {
 	c    *Consumer
 	stop context.CancelFunc
 	done chan error
+	once sync.Once
 }
 
 // start runs a consumer until stop; the test fails if Run returns an error.
@@ -192,16 +199,17 @@ func start(t testing.TB, opts Options) *running {
 // halt stops the consumer gracefully and waits for Run to return.
 func (r *running) halt(t testing.TB) {
 	t.Helper()
-	r.stop()
-	select {
-	case err, ok := <-r.done:
-		if ok && err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("Run: %v", err)
+	r.once.Do(func() {
+		r.stop()
+		select {
+		case err := <-r.done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return after cancel")
 		}
-		close(r.done)
-	case <-time.After(30 * time.Second):
-		t.Error("Run did not return after cancel")
-	}
+	})
 }
 
 func kafkaCfg(addr, group string) config.Kafka {
