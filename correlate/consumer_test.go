@@ -68,7 +68,7 @@ func TestExampleEvents(t *testing.T) {
 			p.produce(t, addr)
 			clk := newClock(exampleStart)
 			eng := openEngine(t, t.TempDir(), clk, nil)
-					rec := newRecorder()
+			rec := newRecorder()
 			r := start(t, Options{Engine: eng, Kafka: kafkaCfg(addr, "g"), Sources: []config.Source{exampleConfigSource("orders")},
 				Clock: clk.Now, TickInterval: 20 * time.Millisecond, OnApplied: rec.onApplied, OnTick: rec.onTick, KnownMessage: loadProcs(t).known})
 			waitFor(t, "all example events applied", func() bool { return rec.count() == len(wants) })
