@@ -105,6 +105,8 @@ type Relay struct {
 
 	// afterSend, when set (tests), runs after a send and before the mark.
 	afterSend func(items []*item, errs []error)
+	// newSender, when set (tests), replaces the Kafka and webhook senders.
+	newSender func(kind, name, detail string) sender
 
 	mu        sync.Mutex
 	running   bool
@@ -478,10 +480,12 @@ func (r *Relay) resolve(a *engine.Action, start func(*target)) *target {
 		return t
 	}
 	t := &target{name: name, kind: kind, cap: r.opts.QueueSize, wake: make(chan struct{}, 1)}
-	switch kind {
-	case kindKafka:
+	switch {
+	case r.newSender != nil:
+		t.sender = r.newSender(kind, name, detail)
+	case kind == kindKafka:
 		t.sender = r.newKafkaSender(name, detail)
-	case kindWebhook:
+	case kind == kindWebhook:
 		t.sender = &webhookSender{t: r.webhooks[name], client: r.opts.HTTPClient}
 	default:
 		t.sender = invalidSender{reason: detail}
