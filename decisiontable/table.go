@@ -43,9 +43,6 @@ var hitNames = [...]string{"UNIQUE", "FIRST", "PRIORITY", "ANY", "COLLECT", "RUL
 
 func (h hitPolicy) String() string { return hitNames[h] }
 
-// single reports whether the policy yields at most one rule.
-func (h hitPolicy) single() bool { return h <= hitAny }
-
 // aggregation is the COLLECT aggregator.
 type aggregation uint8
 
