@@ -1,0 +1,266 @@
+// Package sqlite is the embedded history backend: one SQLite file (pure-Go
+// modernc.org/sqlite) in the data directory, in WAL mode, with indexes for
+// the API's filters, FTS5 tables for `q=` search and per-hour duration
+// histograms for statistics. It implements [history.Backend].
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/tracker-dev/tracker/history"
+)
+
+// FileName is the database file inside Options.Dir.
+const FileName = "history.db"
+
+// schemaVersion is stored in PRAGMA user_version; a newer file is refused.
+const schemaVersion = 1
+
+// Options configure [Open].
+type Options struct {
+	// Dir is the directory of the database file (created if missing). Required.
+	Dir string
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+	// NoSync sets synchronous=OFF: faster, but a machine crash may lose the
+	// last batches (the projector re-applies them from the engine's feed, so
+	// nothing is lost for good). Default: synchronous=NORMAL, which in WAL
+	// mode is durable against process crashes.
+	NoSync bool
+	// ReadConns is the number of connections for queries (default 4).
+	ReadConns int
+}
+
+// Store is the SQLite history backend. It is safe for concurrent use: writes
+// are serialised, reads run in parallel on their own WAL snapshots.
+type Store struct {
+	opts Options
+	log  *slog.Logger
+	path string
+	wdb  *sql.DB // one connection: Apply and Cleanup
+	rdb  *sql.DB // queries
+	mu   sync.Mutex
+}
+
+var _ history.Backend = (*Store)(nil)
+
+// Open opens (or creates) the database in opts.Dir.
+func Open(opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("history sqlite options: Dir is required")
+	}
+	if opts.ReadConns < 0 {
+		return nil, fmt.Errorf("history sqlite options: ReadConns %d must not be negative", opts.ReadConns)
+	}
+	if opts.ReadConns == 0 {
+		opts.ReadConns = 4
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open history store %s: %w", opts.Dir, err)
+	}
+	path := filepath.Join(opts.Dir, FileName)
+	s := &Store{opts: opts, log: opts.Logger.With("component", "history", "backend", "sqlite"), path: path}
+	sync := "NORMAL"
+	if opts.NoSync {
+		sync = "OFF"
+	}
+	dsn := func(txlock string) string {
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous("+sync+")")
+		q.Add("_pragma", "cache_size(-65536)")
+		q.Add("_pragma", "temp_store(MEMORY)")
+		q.Set("_txlock", txlock)
+		return "file:" + path + "?" + q.Encode()
+	}
+	var err error
+	if s.wdb, err = sql.Open("sqlite", dsn("immediate")); err != nil {
+		return nil, fmt.Errorf("open history store %s: %w", path, err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	if err := s.migrate(); err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("open history store %s: %w", path, err)
+	}
+	if s.rdb, err = sql.Open("sqlite", dsn("deferred")); err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("open history store %s: %w", path, err)
+	}
+	s.rdb.SetMaxOpenConns(opts.ReadConns)
+	s.rdb.SetMaxIdleConns(opts.ReadConns)
+	return s, nil
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	err := errors.Join(s.rdb.Close(), s.wdb.Close())
+	if err != nil {
+		return fmt.Errorf("close history store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Refresh does nothing: SQLite reads see every committed Apply.
+func (s *Store) Refresh(context.Context) error { return nil }
+
+// Checkpoint returns the feed position stored by the last Apply.
+func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
+	var v int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = 'checkpoint'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read history checkpoint: %w", err)
+	}
+	return uint64(v), nil
+}
+
+func (s *Store) migrate() error {
+	ctx := context.Background()
+	var ver int
+	if err := s.wdb.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&ver); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if ver > schemaVersion {
+		return fmt.Errorf("schema version %d, this build reads up to %d (written by a newer tracker)", ver, schemaVersion)
+	}
+	if ver == schemaVersion {
+		return nil
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	defer tx.Rollback()
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("create schema: %s: %w", firstLine(stmt), err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// schema: times are Unix nanoseconds (UTC); doc holds the JSON document as
+// written, the other columns are copies for filtering and ordering.
+var schema = []string{
+	`CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`,
+
+	`CREATE TABLE instances (
+		key INTEGER PRIMARY KEY,
+		process_id TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		correlation_key TEXT NOT NULL,
+		state TEXT NOT NULL,
+		started_at INTEGER NOT NULL,
+		ended_at INTEGER,
+		doc BLOB NOT NULL)`,
+	`CREATE INDEX instances_started ON instances (started_at, key)`,
+	`CREATE INDEX instances_process ON instances (process_id, version, started_at, key)`,
+	`CREATE INDEX instances_state ON instances (state, started_at, key)`,
+	`CREATE INDEX instances_ck ON instances (correlation_key)`,
+	`CREATE INDEX instances_ended ON instances (ended_at) WHERE ended_at IS NOT NULL`,
+	`CREATE VIRTUAL TABLE instances_fts USING fts5 (body, content='', contentless_delete=1)`,
+
+	`CREATE TABLE elements (
+		key INTEGER PRIMARY KEY,
+		instance_key INTEGER NOT NULL,
+		process_id TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		element_id TEXT NOT NULL,
+		state TEXT NOT NULL,
+		started_at INTEGER NOT NULL,
+		doc BLOB NOT NULL)`,
+	`CREATE INDEX elements_instance ON elements (instance_key, key)`,
+	`CREATE INDEX elements_active ON elements (process_id, element_id, started_at) WHERE state = 'active'`,
+	`CREATE INDEX elements_active_element ON elements (element_id) WHERE state = 'active'`,
+
+	// Per hour (of entering the element) aggregates of finished element
+	// instances: counts, sum of durations and a log-bucket histogram.
+	`CREATE TABLE element_hours (
+		process_id TEXT NOT NULL,
+		element_id TEXT NOT NULL,
+		hour INTEGER NOT NULL,
+		version INTEGER NOT NULL,
+		completed INTEGER NOT NULL,
+		skipped INTEGER NOT NULL,
+		terminated INTEGER NOT NULL,
+		sum_ms INTEGER NOT NULL,
+		hist BLOB NOT NULL,
+		PRIMARY KEY (process_id, element_id, hour, version)) WITHOUT ROWID`,
+
+	`CREATE TABLE events (
+		rowid INTEGER PRIMARY KEY,
+		id TEXT NOT NULL UNIQUE,
+		event_time INTEGER NOT NULL,
+		outcome TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		message_name TEXT NOT NULL,
+		correlation_key TEXT NOT NULL,
+		instance_key INTEGER NOT NULL,
+		doc BLOB NOT NULL)`,
+	`CREATE INDEX events_time ON events (event_time, id)`,
+	`CREATE INDEX events_outcome ON events (outcome, event_time, id)`,
+	`CREATE INDEX events_ck ON events (correlation_key, event_time, id)`,
+	`CREATE INDEX events_instance ON events (instance_key, event_time, id)`,
+	`CREATE INDEX events_name ON events (message_name, event_time, id)`,
+	`CREATE INDEX events_reason ON events (reason, event_time, id) WHERE reason != ''`,
+	`CREATE VIRTUAL TABLE events_fts USING fts5 (body, content='', contentless_delete=1)`,
+
+	`CREATE TABLE incidents (
+		id TEXT PRIMARY KEY,
+		state TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		instance_key INTEGER NOT NULL,
+		process_id TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		element_id TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		doc BLOB NOT NULL)`,
+	`CREATE INDEX incidents_created ON incidents (created_at, id)`,
+	`CREATE INDEX incidents_instance ON incidents (instance_key, created_at, id)`,
+	`CREATE INDEX incidents_open ON incidents (process_id, element_id) WHERE state = 'open'`,
+
+	`CREATE TABLE actions (
+		id TEXT PRIMARY KEY,
+		instance_key INTEGER NOT NULL,
+		state TEXT NOT NULL,
+		raised_at INTEGER NOT NULL,
+		doc BLOB NOT NULL)`,
+	`CREATE INDEX actions_raised ON actions (raised_at, id)`,
+	`CREATE INDEX actions_instance ON actions (instance_key, raised_at, id)`,
+}
