@@ -38,7 +38,7 @@ func (p Problem) String() string {
 }
 
 // Problems is the error [Parse] and [Load] return for a table that cannot be
-// used: every problem found, in file order. Use errors.As to get the list.
+// used: every problem found, in line order. Use errors.As to get the list.
 type Problems []Problem
 
 // Error lists the problems, one a line.
