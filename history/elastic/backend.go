@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	es "github.com/olivere/elastic/v7"
 
@@ -39,6 +40,12 @@ var _ history.Backend = (*Backend)(nil)
 // Apply and stop in Close. With Options.Sniff or Options.Healthcheck the
 // client library runs its sniffer and health checker until Close.
 func Open(ctx context.Context, o Options) (*Backend, error) {
+	return open(ctx, o, true)
+}
+
+// open is Open with the template and index setup optional (tests of other
+// requests skip it).
+func open(ctx context.Context, o Options, setup bool) (*Backend, error) {
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -48,6 +55,9 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{c: c, o: o, n: names{o.IndexPrefix}, log: o.Logger.With("component", "history/elastic")}
+	if !setup {
+		return b, nil
+	}
 	if err := b.setup(ctx); err != nil {
 		c.Stop()
 		return nil, err
@@ -109,7 +119,7 @@ func (b *Backend) write(ctx context.Context, batch *history.Batch) error {
 			Workers(b.o.BulkWorkers).
 			BulkActions(b.o.BulkActions).
 			BulkSize(b.o.BulkBytes).
-			Backoff(es.NewExponentialBackoff(max(b.o.MaxBackoff/256, 1), b.o.MaxBackoff)).
+			Backoff(backoff{max: b.o.MaxBackoff, retries: b.o.MaxRetries}).
 			RetryItemStatusCodes(408, 429, 500, 502, 503, 504).
 			After(b.after).
 			Do(context.WithoutCancel(ctx))
@@ -220,7 +230,7 @@ func (b *Backend) Refresh(ctx context.Context) error {
 	}
 	_, err := b.c.PerformRequest(ctx, es.PerformRequestOptions{
 		Method: "POST",
-		Path:   "/" + url.PathEscape(strings.Join(aliases, ",")) + "/_refresh",
+		Path:   "/" + strings.Join(aliases, ",") + "/_refresh",
 		Params: url.Values{"ignore_unavailable": {"true"}, "allow_no_indices": {"true"}},
 	})
 	if err != nil {
@@ -242,4 +252,23 @@ func (b *Backend) Close() error {
 	}
 	b.c.Stop()
 	return err
+}
+
+// backoff doubles the wait from 100ms (or max/8 if smaller) up to max, for
+// at most `retries` retries. Without jitter: there is one writer per backend.
+type backoff struct {
+	max     time.Duration
+	retries int
+}
+
+// Next implements olivere's Backoff.
+func (b backoff) Next(retry int) (time.Duration, bool) {
+	if retry > b.retries {
+		return 0, false
+	}
+	wait := min(100*time.Millisecond, b.max/8)
+	for i := 1; i < retry && wait < b.max; i++ {
+		wait *= 2
+	}
+	return min(wait, b.max), true
 }

@@ -33,7 +33,7 @@ func newClient(ctx context.Context, o Options) (*es.Client, error) {
 		es.SetHealthcheck(o.Healthcheck),
 		// Retry requests that failed on the connection (not HTTP errors)
 		// a few times with backoff before giving up.
-		es.SetRetrier(es.NewBackoffRetrier(es.NewExponentialBackoff(50*time.Millisecond, 2*time.Second))),
+		es.SetRetrier(es.NewBackoffRetrier(backoff{max: min(o.MaxBackoff, 2*time.Second), retries: min(o.MaxRetries, 3)})),
 		es.SetErrorLog(logAdapter{o.Logger, slog.LevelError}),
 		es.SetInfoLog(logAdapter{o.Logger, slog.LevelDebug}),
 	}

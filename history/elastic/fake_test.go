@@ -3,9 +3,11 @@ package elastic
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -52,8 +54,12 @@ type fakeES struct {
 func newFakeES(t *testing.T, name string) *fakeES {
 	t.Helper()
 	f := &fakeES{t: t, file: filepath.Join("testdata", "exchanges", name+".http")}
+	if name == "" {
+		f.file = "(no request expected)"
+	}
 	data, err := os.ReadFile(f.file)
 	switch {
+	case name == "":
 	case err == nil:
 		f.want, err = parseExchanges(string(data))
 		if err != nil {
@@ -63,9 +69,23 @@ func newFakeES(t *testing.T, name string) *fakeES {
 	default:
 		t.Fatalf("read golden exchanges: %v (run with -update to record them)", err)
 	}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake failures are expected in one test
 	t.Cleanup(f.finish)
 	return f
+}
+
+// start serves plain HTTP.
+func (f *fakeES) start() *fakeES {
+	f.srv.Start()
+	return f
+}
+
+// startTLS serves HTTPS with a self-signed certificate and returns its CA
+// as PEM.
+func (f *fakeES) startTLS() []byte {
+	f.srv.StartTLS()
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
 }
 
 // URL is the fake cluster's address.
@@ -126,7 +146,7 @@ func (f *fakeES) finish() {
 	f.srv.Close()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if *update {
+	if *update && !strings.HasPrefix(f.file, "(") {
 		f.write()
 		return
 	}

@@ -21,7 +21,7 @@ const (
 	DefaultBulkActions     = 1000
 	DefaultBulkBytes       = 5 << 20
 	DefaultBulkWorkers     = 1
-	DefaultFlushInterval   = 200 * time.Millisecond
+	DefaultMaxRetries      = 8
 	DefaultMaxBackoff      = 30 * time.Second
 )
 
@@ -61,16 +61,18 @@ type Options struct {
 	RefreshInterval string
 
 	// BulkActions, BulkBytes and BulkWorkers size the BulkProcessor
-	// (defaults 1000 actions, 5 MiB, 1 worker).
+	// (defaults 1000 actions, 5 MiB, 1 worker): a batch larger than that is
+	// sent as several bulk requests. Apply flushes at its end, so there is no
+	// periodic flush and no document waits for one.
 	BulkActions int
 	BulkBytes   int
 	BulkWorkers int
-	// FlushInterval is how often the BulkProcessor commits a partial batch
-	// (default 200ms; negative disables periodic flushes).
-	FlushInterval time.Duration
-	// MaxBackoff bounds the exponential backoff of bulk retries (default
-	// 30s). A batch still failing after it is reported as an error, never
-	// dropped silently.
+	// MaxRetries and MaxBackoff bound the BulkProcessor's retries of a bulk
+	// request that failed or of items refused with 408, 429 or 5xx (defaults
+	// 8 retries, waits doubling from 100ms up to 30s). A batch still failing
+	// then makes Apply return an error: the checkpoint is not written and
+	// the projector retries the batch later. Negative MaxRetries: no retry.
+	MaxRetries int
 	MaxBackoff time.Duration
 
 	// HTTPClient replaces the HTTP client (tests, custom transports).
@@ -129,8 +131,8 @@ func (o Options) withDefaults() Options {
 	if o.BulkWorkers == 0 {
 		o.BulkWorkers = DefaultBulkWorkers
 	}
-	if o.FlushInterval == 0 {
-		o.FlushInterval = DefaultFlushInterval
+	if o.MaxRetries == 0 {
+		o.MaxRetries = DefaultMaxRetries
 	}
 	if o.MaxBackoff == 0 {
 		o.MaxBackoff = DefaultMaxBackoff
