@@ -48,7 +48,7 @@ func Compile(expr string) (*Path, error) {
 		p.origin = Header
 		p.header = strings.TrimPrefix(expr, "$headers.")
 		if p.header == "" {
-			return nil, fmt.Errorf("jsonpath %q: header name missing after $headers.", expr)
+			return nil, fmt.Errorf("jsonpath %q: header name missing (expected $headers.name)", expr)
 		}
 		return p, nil
 	case !strings.HasPrefix(expr, "$"):

@@ -35,7 +35,7 @@ func TestCompileErrors(t *testing.T) {
 		"$.":        `jsonpath "$.": empty field name at position 1`,
 		"$.a[*]":    `jsonpath "$.a[*]": "*" at position 3 is not an array index (wildcards and filters are not supported)`,
 		"$.a['b":    `jsonpath "$.a['b": unterminated ['...'] at position 3`,
-		"$headers.": `jsonpath "$headers.": header name missing after $headers.`,
+		"$headers.": `jsonpath "$headers.": header name missing (expected $headers.name)`,
 		"$x":        `jsonpath "$x": unexpected 'x' at position 1`,
 		"$..a":      `jsonpath "$..a": empty field name at position 1`,
 		"$.a.@b":    `jsonpath "$.a.@b": "@b" at position 3 is outside the supported subset (fields, [index], ['name'])`,
