@@ -12,12 +12,23 @@
 // [DefaultMaxBytes], 4 MiB) are refused. [CheckFile] is the same check for
 // `tracker validate`.
 //
-// [Repository] keeps deployed versions in a directory: process id +
-// version, deployment key, content hash and time. Deploying identical XML
-// again returns the existing version; a changed file becomes version n+1
-// of each process it holds. The engine looks processes up with
-// [Repository.Get] (id + version) and [Repository.Latest], and routes
-// messages with [Repository.StartingOn] and [Repository.Catching].
+// [Repository] keeps deployed versions in a directory (index.json plus one
+// xml/<sha256>.bpmn per distinct file, each written atomically): process id
+// + version, deployment key, content hash and time. [Repository.DeployAll]
+// deploys every process of a file; [Repository.Deploy] returns the first.
+// Deploying XML byte-identical to a process's latest version returns that
+// version; a changed file becomes version n+1 of each process it holds.
+// Invalid files store nothing and return an error wrapping [ErrInvalid]
+// along with the problems. The engine looks processes up with
+// [Repository.Get] (id + version), [Repository.Latest] and
+// [Repository.LatestAll], and routes messages with [Repository.StartingOn],
+// [Repository.Catching], [Repository.UsesMessage] and, per process,
+// [Process.StartEventsFor] and [Process.CatchEventsFor].
+//
+// Tracker properties: tracker.sla and tracker.stuckAfter (positive ISO 8601
+// durations; months count as 30 days, years as 365, since they become
+// [time.Duration]) and tracker.conformance (lenient or strict) on the
+// process or any element; an invalid value is an error on that element.
 //
 // Timers ([ParseTimer]) accept ISO 8601 durations with calendar-exact
 // months (via package iso8601), date-times with zone, repeating cycles
