@@ -123,6 +123,8 @@ type ActiveElement struct {
 	ElementID  string    `json:"elementId"`
 	ElementKey int64     `json:"elementKey"`
 	Since      time.Time `json:"since"`
+	// Stuck is filled by the [Service] at query time (never stored).
+	Stuck bool `json:"stuck,omitempty"`
 }
 
 // Instance is the current state of one process instance.
