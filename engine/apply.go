@@ -17,22 +17,26 @@ import (
 
 // txn collects the effects of one Apply or Tick in one Pebble batch.
 type txn struct {
-	e        *Engine
-	ctx      context.Context
-	b        *pebble.Batch
-	wall     time.Time
-	cnt0     counters
-	accessed map[string]*group
-	ids      map[string]struct{}
-	feed     int
-	pos      map[TopicPartition]int64
-	buf      []byte
-	err      error // first Decider error
+	e          *Engine
+	ctx        context.Context
+	b          *pebble.Batch
+	wall       time.Time
+	cnt0       counters
+	accessed   map[string]*group
+	ids        map[string]struct{}
+	feed       int
+	chunk      []byte
+	chunkN     int
+	chunkFirst uint64
+	pids       map[string]int
+	pos        map[TopicPartition]int64
+	buf        []byte
+	err        error // first Decider error
 }
 
 func (e *Engine) begin(ctx context.Context) *txn {
 	return &txn{
-		e: e, ctx: ctx, b: e.db.NewBatch(), wall: e.clock(), cnt0: e.cnt,
+		e: e, ctx: ctx, b: e.db.NewBatchWithSize(e.batchHint), wall: e.clock(), cnt0: e.cnt,
 		accessed: make(map[string]*group), ids: make(map[string]struct{}),
 	}
 }
@@ -63,10 +67,14 @@ func (t *txn) commit() error {
 	for tp, off := range t.pos {
 		t.b.Set(positionKey(tp), u64(nil, uint64(off)), nil)
 	}
+	t.flushFeed()
 	t.b.Set(keyCounters, t.e.cnt.encode(), nil)
 	if err := t.b.Commit(t.e.wo); err != nil {
 		t.rollback()
 		return fmt.Errorf("commit engine batch: %w", err)
+	}
+	if n := t.b.Len(); n > t.e.batchHint {
+		t.e.batchHint = n
 	}
 	t.b.Close()
 	for _, g := range t.accessed {
@@ -127,27 +135,58 @@ func (t *txn) group(ck string, create bool) (*group, error) {
 
 // --- feed ---
 
+// feedChunk is how many changes share one feed record: fewer, larger keys
+// keep the memtable and compactions cheap on the hot path.
+const feedChunk = 256
+
+// change appends a change-feed entry. Entries are grouped into chunk records
+// keyed by the seq of their first entry (see flushFeed).
 func (t *txn) change(kind ChangeKind, at time.Time, in *instance, el string, payload []byte) {
 	t.e.cnt.feed++
-	e := enc{b: t.buf[:0]}
-	e.uvarint(1)
-	e.str(string(kind))
+	if t.chunkN == 0 {
+		t.chunkFirst = t.e.cnt.feed
+		e := enc{b: t.chunk[:0]}
+		e.uvarint(3) // chunk record version
+		e.time(t.wall)
+		t.chunk = e.b
+		clear(t.pids)
+	}
+	e := enc{b: t.chunk}
+	e.b = append(e.b, kindCode(kind))
 	e.time(at)
-	e.time(t.wall)
 	if in != nil {
 		e.varint(in.key)
-		e.str(in.pid)
+		// process ids are written once per chunk, then referenced by index
+		if t.pids == nil {
+			t.pids = make(map[string]int)
+		}
+		if i, ok := t.pids[in.pid]; ok {
+			e.uvarint(uint64(i + 1))
+		} else {
+			t.pids[in.pid] = len(t.pids)
+			e.uvarint(0)
+			e.str(in.pid)
+		}
 		e.int(in.ver)
 	} else {
 		e.varint(0)
-		e.str("")
-		e.int(0)
 	}
 	e.str(el)
 	e.bytes(payload)
-	t.buf = e.b
-	t.b.Set(feedKey(t.e.cnt.feed), e.b, nil)
+	t.chunk = e.b
+	t.chunkN++
 	t.feed++
+	if t.chunkN == feedChunk {
+		t.flushFeed()
+	}
+}
+
+func (t *txn) flushFeed() {
+	if t.chunkN == 0 {
+		return
+	}
+	t.b.Set(feedKey(t.chunkFirst), t.chunk, nil)
+	t.chunkN = 0
 }
 
 func (t *txn) elementChange(kind ChangeKind, r *run, ei *elemInst, el *models.Element) {

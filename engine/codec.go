@@ -133,3 +133,34 @@ func (d *dec) count() int {
 	}
 	return int(n)
 }
+
+// rel stores t relative to base (element times are close to the instance's
+// start, so the varint is short); the zero time is stored as MinInt64.
+func (e *enc) rel(t, base time.Time) {
+	if t.IsZero() {
+		e.varint(math.MinInt64)
+		return
+	}
+	e.varint(t.UnixNano() - base.UnixNano())
+}
+
+func (d *dec) rel(base time.Time) time.Time {
+	v := d.varint()
+	if v == math.MinInt64 || d.err != nil {
+		return time.Time{}
+	}
+	return time.Unix(0, base.UnixNano()+v).UTC()
+}
+
+func (d *dec) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail("byte")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}

@@ -46,6 +46,7 @@ type Engine struct {
 	positions map[TopicPartition]int64 // next offset per partition
 	nextDue   time.Time                // earliest timer known (zero: unknown/none)
 	notify    chan struct{}
+	batchHint int // largest batch so far: new batches start this big
 	closed    bool
 }
 

@@ -158,16 +158,20 @@ func encodeInstance(e *enc, in *instance) {
 	for _, ei := range in.elems {
 		e.varint(ei.key)
 		e.str(ei.el)
-		e.str(string(ei.state))
+		e.b = append(e.b, stateCode(ei.state))
 		e.varint(ei.scope)
-		e.time(ei.start)
-		e.time(ei.end)
+		e.rel(ei.start, in.start)
+		e.rel(ei.end, in.start)
 		e.bool(ei.root)
 		e.uvarint(uint64(len(ei.trigs)))
 		for _, t := range ei.trigs {
 			e.str(t.target)
 			e.str(t.msg)
-			e.str(t.ck)
+			if t.ck == in.ck {
+				e.str("")
+			} else {
+				e.str(t.ck)
+			}
 			e.time(t.due)
 			e.int(t.fired)
 			e.str(t.flow)
@@ -295,17 +299,19 @@ func decodeInstance(d *dec) *instance {
 		ei := &elemInst{}
 		ei.key = d.varint()
 		ei.el = d.str()
-		ei.state = ElementState(d.str())
+		ei.state = stateOf(d.byte())
 		ei.scope = d.varint()
-		ei.start = d.time()
-		ei.end = d.time()
+		ei.start = d.rel(in.start)
+		ei.end = d.rel(in.start)
 		ei.root = d.bool()
 		m := d.count()
 		for j := 0; j < m && d.err == nil; j++ {
 			var t trigger
 			t.target = d.str()
 			t.msg = d.str()
-			t.ck = d.str()
+			if t.ck = d.str(); t.ck == "" {
+				t.ck = in.ck
+			}
 			t.due = d.time()
 			t.fired = d.int()
 			t.flow = d.str()
@@ -324,4 +330,22 @@ func decodeInstance(d *dec) *instance {
 		in.joins = append(in.joins, j)
 	}
 	return in
+}
+
+var elementStates = [...]ElementState{ElementActive, ElementCompleted, ElementSkipped, ElementTerminated}
+
+func stateCode(s ElementState) byte {
+	for i, x := range elementStates {
+		if x == s {
+			return byte(i)
+		}
+	}
+	return 0
+}
+
+func stateOf(b byte) ElementState {
+	if int(b) < len(elementStates) {
+		return elementStates[b]
+	}
+	return ElementActive
 }

@@ -347,44 +347,65 @@ func (e *Engine) Feed(from uint64, max int) ([]Change, error) {
 	if from == 0 {
 		from = 1
 	}
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: feedKey(from), UpperBound: []byte{pFeed + 1}})
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pFeed}, UpperBound: []byte{pFeed + 1}})
 	if err != nil {
 		return nil, fmt.Errorf("read change feed: %w", err)
 	}
 	defer it.Close()
 	var out []Change
-	for it.First(); it.Valid() && len(out) < max; it.Next() {
+	// the chunk holding from starts at or before it
+	ok := it.SeekLT(feedKey(from + 1))
+	if !ok {
+		ok = it.First()
+	}
+	for ; ok && len(out) < max; ok = it.Next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			return out, fmt.Errorf("read change feed: %w", err)
 		}
-		c, err := decodeChange(it.Key(), v)
-		if err != nil {
+		if out, err = decodeChunk(it.Key(), v, from, max, out); err != nil {
 			return out, fmt.Errorf("read change feed: %w", err)
 		}
-		out = append(out, c)
 	}
 	return out, nil
 }
 
-func decodeChange(k, v []byte) (Change, error) {
+func decodeChunk(k, v []byte, from uint64, max int, out []Change) ([]Change, error) {
 	if len(k) != 9 {
-		return Change{}, fmt.Errorf("%w: feed key %q", errCorrupt, k)
+		return out, fmt.Errorf("%w: feed key %q", errCorrupt, k)
 	}
 	d := dec{b: v}
-	if ver := d.uvarint(); ver != 1 {
-		return Change{}, fmt.Errorf("%w: feed record version %d", errCorrupt, ver)
+	if ver := d.uvarint(); ver != 3 {
+		return out, fmt.Errorf("%w: feed record version %d", errCorrupt, ver)
 	}
-	c := Change{Seq: beU64(k[1:])}
-	c.Kind = ChangeKind(d.str())
-	c.Time = d.time()
-	c.WallTime = d.time()
-	c.InstanceKey = d.varint()
-	c.ProcessID = d.str()
-	c.Version = d.int()
-	c.ElementID = d.str()
-	c.Payload = d.bytes()
-	return c, d.err
+	wall := d.time()
+	var pids []string
+	for seq := beU64(k[1:]); len(d.b) > 0 && len(out) < max; seq++ {
+		c := Change{Seq: seq, WallTime: wall}
+		c.Kind = kindOf(d.byte())
+		c.Time = d.time()
+		c.InstanceKey = d.varint()
+		if c.InstanceKey != 0 {
+			if i := d.uvarint(); i == 0 {
+				c.ProcessID = d.str()
+				pids = append(pids, c.ProcessID)
+			} else if int(i) <= len(pids) {
+				c.ProcessID = pids[i-1]
+			} else {
+				return out, fmt.Errorf("%w: feed record process index %d", errCorrupt, i)
+			}
+			c.Version = d.int()
+		}
+		c.ElementID = d.str()
+		c.Payload = d.bytes()
+		if d.err != nil {
+			return out, d.err
+		}
+		if seq >= from {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // PendingActions returns up to max outbox entries not yet delivered or given
@@ -473,3 +494,25 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 }
 
 var _ = bytes.Equal
+
+var changeKinds = [...]ChangeKind{
+	ChangeInstanceStarted, ChangeInstanceCompleted, ChangeInstanceCancelled, ChangeElementStarted,
+	ChangeElementCompleted, ChangeElementSkipped, ChangeElementTerminated, ChangeVariables, ChangeMessage,
+	ChangeIncident, ChangeAction, ChangeActionUpdated, ChangeIgnored,
+}
+
+func kindCode(k ChangeKind) byte {
+	for i, x := range changeKinds {
+		if x == k {
+			return byte(i)
+		}
+	}
+	return 255
+}
+
+func kindOf(b byte) ChangeKind {
+	if int(b) < len(changeKinds) {
+		return changeKinds[b]
+	}
+	return ChangeKind("unknown")
+}
