@@ -338,3 +338,8 @@ func (s *Service) Instance(ctx context.Context, key int64) (Detail, bool, error)
 	d.Instance = items[0]
 	return d, true, nil
 }
+
+// Events lists events (no decoration; here so API code needs only the Service).
+func (s *Service) Events(ctx context.Context, q EventQuery) (Page[Event], error) {
+	return s.opts.Backend.Events(ctx, q)
+}
