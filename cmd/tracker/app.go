@@ -246,11 +246,14 @@ func (a *app) deployModels(ctx context.Context) error {
 	}
 	for _, f := range files {
 		ds, created, problems, err := a.models.DeployAll(ctx, f.name, f.xml)
+		if models.HasErrors(problems) {
+			return fmt.Errorf("model %s is invalid:\n%s", f.name, indent(models.Errors(problems).Error()))
+		}
 		if err != nil {
 			return fmt.Errorf("deploy %s: %w", f.name, err)
 		}
-		if models.HasErrors(problems) {
-			return fmt.Errorf("model %s is invalid:\n%s", f.name, indent(models.Errors(problems).Error()))
+		for _, p := range problems {
+			a.log.Warn("model warning", "file", f.name, "element", p.Element, "problem", p.Message)
 		}
 		for _, d := range ds {
 			a.log.Info("model deployed", "process", d.ProcessID, "version", d.Version, "new", created, "file", f.name)

@@ -121,6 +121,8 @@ func TestValidateCommand(t *testing.T) {
 			"bad.yaml:1: kafka.brokers: no brokers: list at least one host:port",
 			`bad.yaml:2: engine.backend: unknown backend "nope": use embedded or zeebe`}},
 		{"unknown extension", []string{"x.txt"}, false, []string{"x.txt: unknown file type"}},
+		{"invalid model", []string{"../../models/testdata/invalid/no-start.bpmn"}, false, []string{"no-start.bpmn: p (Problem): the process has no start event", "no-start.bpmn: Sub (Sub): the sub-process has no start event"}},
+		{"decision table", []string{"../../../shared/examples/uncorrelated.dmn"}, true, []string{"uncorrelated.dmn: valid decision table"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

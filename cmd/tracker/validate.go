@@ -81,6 +81,9 @@ func validateModel(w io.Writer, file string) bool {
 	}
 	defs, problems := models.Parse(file, data, models.Options{})
 	for _, p := range problems {
+		if p.Warning {
+			p.Message = "warning: " + p.Message
+		}
 		fmt.Fprintln(w, p.String())
 	}
 	if models.HasErrors(problems) {
