@@ -34,9 +34,20 @@ type txn struct {
 	err        error // first Decider error
 }
 
+// batch returns the engine's one write batch, reset: it is reused so its
+// buffer is not reallocated for every Apply.
+func (e *Engine) batch() *pebble.Batch {
+	if e.wb == nil {
+		e.wb = e.db.NewBatch(pebble.WithInitialSizeBytes(1<<20), pebble.WithMaxRetainedSizeBytes(64<<20))
+	} else {
+		e.wb.Reset()
+	}
+	return e.wb
+}
+
 func (e *Engine) begin(ctx context.Context) *txn {
 	return &txn{
-		e: e, ctx: ctx, b: e.db.NewBatchWithSize(e.batchHint), wall: e.clock(), cnt0: e.cnt,
+		e: e, ctx: ctx, b: e.batch(), wall: e.clock(), cnt0: e.cnt,
 		accessed: make(map[string]*group), ids: make(map[string]struct{}),
 	}
 }
@@ -49,7 +60,6 @@ func (t *txn) rollback() {
 	}
 	t.e.cnt = t.cnt0
 	t.e.nextDue = time.Time{}
-	t.b.Close()
 }
 
 func (t *txn) commit() error {
@@ -73,10 +83,6 @@ func (t *txn) commit() error {
 		t.rollback()
 		return fmt.Errorf("commit engine batch: %w", err)
 	}
-	if n := t.b.Len(); n > t.e.batchHint {
-		t.e.batchHint = n
-	}
-	t.b.Close()
 	for _, g := range t.accessed {
 		g.dirty = false
 		if len(g.insts) == 0 && len(g.msgs) == 0 && len(g.foreign) == 0 {

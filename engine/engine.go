@@ -46,7 +46,7 @@ type Engine struct {
 	positions map[TopicPartition]int64 // next offset per partition
 	nextDue   time.Time                // earliest timer known (zero: unknown/none)
 	notify    chan struct{}
-	batchHint int // largest batch so far: new batches start this big
+	wb        *pebble.Batch // reused write batch (Apply, Tick, MarkActions are serialised)
 	closed    bool
 }
 
@@ -254,6 +254,9 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
+	if e.wb != nil {
+		e.wb.Close()
+	}
 	err := e.db.Close()
 	if lerr := e.lock.Close(); err == nil {
 		err = lerr
