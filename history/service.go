@@ -93,8 +93,9 @@ func (s *Service) Backend() Backend { return s.opts.Backend }
 // as stuck, and where that figure comes from.
 type Threshold struct {
 	ElementID string        `json:"elementId"`
-	After     time.Duration `json:"after"`
-	Source    string        `json:"source"` // stuckAfter | sla | p95
+	After     time.Duration `json:"-"`
+	AfterMs   int64         `json:"afterMs"` // After in milliseconds
+	Source    string        `json:"source"`  // stuckAfter | sla | p95
 }
 
 // Thresholds returns the stuck thresholds of a process's elements: only
@@ -126,6 +127,9 @@ func (s *Service) Thresholds(ctx context.Context, processID string) ([]Threshold
 		if !seen[id] {
 			out = append(out, Threshold{ElementID: id, After: observed[id], Source: "p95"})
 		}
+	}
+	for i := range out {
+		out[i].AfterMs = out[i].After.Milliseconds()
 	}
 	return out, nil
 }
