@@ -742,6 +742,51 @@ func (t *txn) endInstance(r *run, state InstanceState) {
 	}
 	t.change(kind, r.at, in, in.endEl, fmt.Appendf(nil, `{"correlationKey":%q}`, in.ck))
 	t.b.Set(cleanupKey(t.wall.Add(t.e.opts.DedupeRetention), r.g.ck, in.key), nil, nil)
+	t.startBuffered(r.g, in.pid)
+}
+
+// startBuffered starts the next instance from a start message that was
+// buffered while an instance for the same process and key was active, as
+// Zeebe does (earliest event time first).
+func (t *txn) startBuffered(g *group, pid string) {
+	best := -1
+	for i, bm := range g.msgs {
+		if bm.held || (best >= 0 && !bm.m.EventTime.Before(g.msgs[best].m.EventTime)) {
+			continue
+		}
+		for _, s := range t.e.procs.starts[bm.m.Name] {
+			if s.p.ID == pid {
+				best = i
+			}
+		}
+		if bm.m.Start == pid {
+			best = i
+		}
+	}
+	if best < 0 {
+		return
+	}
+	bm := g.msgs[best]
+	g.msgs = append(g.msgs[:best], g.msgs[best+1:]...)
+	g.dirty = true
+	t.unindex(g, bm)
+	m := bm.m
+	p := t.e.procs.latest[pid]
+	if p == nil {
+		return
+	}
+	el := p.Scope.NoneStart
+	for _, s := range t.e.procs.starts[m.Name] {
+		if s.p.ID == pid {
+			el = s.el
+		}
+	}
+	if el == nil {
+		return
+	}
+	var out Outcome
+	in := t.start(g, p, el, &m, &out)
+	t.messageChange(&m, &out, in)
 }
 
 // uncorrelated asks the Decider and records the decision's effects.

@@ -32,6 +32,7 @@ type scenario struct {
 	state   InstanceState
 	path    string
 	actions []string
+	second  string // path of the second instance for the key, if any
 }
 
 const (
@@ -80,6 +81,13 @@ func orderScenarios() []scenario {
 				msg("OrderPlaced", "A", "e1", 0), msg("OrderPlaced", "A", "e1b", 1*h))},
 			key: "A", state: InstanceActive,
 			path: "OrderPlaced:completed FulfilOrder:active FulfilStart:completed PaymentReceived:active",
+		},
+		{
+			name: "order placed again while active starts a new instance once the first ends (Zeebe)",
+			steps: []step{batch([]string{"started", "buffered NO_SUBSCRIPTION", "correlated", "correlated", "correlated", "correlated"},
+				msg("OrderPlaced", "A", "e1", 0), msg("OrderPlaced", "A", "e1b", 1*h), msg("PaymentReceived", "A", "e2", 1*h),
+				msg("GoodsFetched", "A", "e3", 6*h), msg("GoodsShipped", "A", "e4", 23*h), msg("OrderDelivered", "A", "e5", 52*h))},
+			key: "A", state: InstanceCompleted, path: happyPath, second: "OrderPlaced:completed FulfilOrder:active FulfilStart:completed PaymentReceived:active",
 		},
 		{
 			name: "event after the end is INSTANCE_ENDED",
@@ -220,6 +228,11 @@ func runScenario(t *testing.T, sc scenario, reopen bool) {
 	if got := path(v); got != sc.path {
 		t.Errorf("path\n got %s\nwant %s", got, sc.path)
 	}
+	if sc.second != "" {
+		if got := path(h.instanceN(sc.key, 1)); got != sc.second {
+			t.Errorf("second instance path\n got %s\nwant %s", got, sc.second)
+		}
+	}
 	if got := h.actions(); !slices.Equal(got, sc.actions) {
 		t.Errorf("actions = %q, want %q", got, sc.actions)
 	}
@@ -228,12 +241,22 @@ func runScenario(t *testing.T, sc scenario, reopen bool) {
 // instanceFor finds the first instance started for a correlation key via the feed.
 func (h *harness) instanceFor(key string) InstanceView {
 	h.t.Helper()
+	return h.instanceN(key, 0)
+}
+
+// instanceN finds the n-th instance started for a correlation key via the feed.
+func (h *harness) instanceN(key string, n int) InstanceView {
+	h.t.Helper()
 	ch, err := h.e.Feed(0, 100000)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	for _, c := range ch {
 		if c.Kind == ChangeInstanceStarted && strings.Contains(string(c.Payload), `"`+key+`"`) {
+			if n > 0 {
+				n--
+				continue
+			}
 			v, ok, err := h.e.Instance(c.InstanceKey)
 			if err != nil || !ok {
 				h.t.Fatalf("instance %d: ok=%v err=%v", c.InstanceKey, ok, err)
