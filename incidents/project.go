@@ -1,0 +1,391 @@
+package incidents
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tracker-dev/tracker/engine"
+)
+
+const maxRetryBackoff = 30 * time.Second
+
+// Run follows the engine's change feed until ctx ends, projecting incidents
+// and the outcomes of retries. Failed reads or writes are retried with
+// backoff (logged). It returns nil when ctx is cancelled.
+func (s *Store) Run(ctx context.Context) error {
+	backoff := time.Duration(0)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		n, err := s.Step(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := s.opts.PollInterval
+		switch {
+		case err != nil:
+			backoff = min(max(2*backoff, s.opts.PollInterval), maxRetryBackoff)
+			wait = backoff
+			s.log.Warn("incident projection failed; retrying", "err", err, "retryIn", backoff)
+		case n > 0:
+			backoff = 0
+			continue
+		default:
+			backoff = 0
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-s.opts.Feed.FeedNotify():
+			if err != nil {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-timer.C:
+				}
+			}
+		}
+	}
+}
+
+// Sync projects everything the feed holds now and returns when caught up.
+// Retry uses it before and after applying; it is safe beside Run.
+func (s *Store) Sync(ctx context.Context) error {
+	for {
+		n, err := s.Step(ctx)
+		if err != nil {
+			return err
+		}
+		if n < s.opts.BatchSize {
+			return nil
+		}
+	}
+}
+
+// Step projects one batch of feed changes in one transaction, together with
+// the new checkpoint, and returns how many changes it read (0: caught up).
+func (s *Store) Step(ctx context.Context) (int, error) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	changes, err := s.opts.Feed.Feed(s.cp+1, s.opts.BatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("read change feed from %d: %w", s.cp+1, err)
+	}
+	if len(changes) == 0 {
+		return 0, nil
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("project incidents: %w", err)
+	}
+	defer tx.Rollback()
+	for i := range changes {
+		c := &changes[i]
+		var err error
+		switch c.Kind {
+		case engine.ChangeIncident:
+			err = s.projectIncident(ctx, tx, c)
+		case engine.ChangeMessage:
+			err = s.projectMessage(ctx, tx, c, changes[:i])
+		}
+		if err != nil {
+			return 0, fmt.Errorf("project feed change %d (%s): %w", c.Seq, c.Kind, err)
+		}
+	}
+	last := changes[len(changes)-1].Seq
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (name, value) VALUES ('checkpoint', ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, int64(last)); err != nil {
+		return 0, fmt.Errorf("project incidents: store checkpoint: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("project incidents: %w", err)
+	}
+	s.cp = last
+	return len(changes), nil
+}
+
+// incidentPayload is the payload of engine.ChangeIncident (engine/apply.go),
+// plus the fields this package asks the engine to add (all optional).
+type incidentPayload struct {
+	IncidentID     string    `json:"incidentId"`
+	Reason         string    `json:"reason"`
+	MessageID      string    `json:"messageId"`
+	MessageName    string    `json:"messageName"`
+	CorrelationKey string    `json:"correlationKey"`
+	Source         string    `json:"source"`
+	Severity       string    `json:"severity"`
+	Note           string    `json:"note"`
+	RuleID         string    `json:"ruleId"`
+	Detail         string    `json:"detail"`
+	EventTime      time.Time `json:"eventTime"`
+	Raw            string    `json:"raw"`
+	// Wanted from the engine; read when present.
+	Action    string          `json:"action"`
+	Key       []byte          `json:"key"`
+	Headers   []engine.Header `json:"headers"`
+	Topic     string          `json:"topic"`
+	Partition int             `json:"partition"`
+	Offset    int64           `json:"offset"`
+	ReadAt    time.Time       `json:"readAt"`
+	Variables json.RawMessage `json:"variables"`
+}
+
+// messagePayload is the payload of engine.ChangeMessage.
+type messagePayload struct {
+	MessageID      string           `json:"messageId"`
+	Name           string           `json:"name"`
+	CorrelationKey string           `json:"correlationKey"`
+	Source         string           `json:"source"`
+	Outcome        engine.Result    `json:"outcome"`
+	Reason         engine.Reason    `json:"reason"`
+	Decision       *engine.Decision `json:"decision"`
+	EventTime      time.Time        `json:"eventTime"`
+	ReadAt         time.Time        `json:"readAt"`
+	Topic          string           `json:"topic"`
+	Partition      int              `json:"partition"`
+	Offset         int64            `json:"offset"`
+	Variables      json.RawMessage  `json:"variables"`
+	Detail         string           `json:"detail"`
+}
+
+type retryRow struct {
+	incidentID string
+	attempt    int
+	actor      string
+}
+
+func lookupRetry(ctx context.Context, tx *sql.Tx, msgID string) (*retryRow, error) {
+	var r retryRow
+	err := tx.QueryRowContext(ctx, `SELECT incident_id, attempt, actor FROM retries WHERE message_id = ?`, msgID).Scan(&r.incidentID, &r.attempt, &r.actor)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read retry %s: %w", msgID, err)
+	}
+	return &r, nil
+}
+
+func (s *Store) projectIncident(ctx context.Context, tx *sql.Tx, c *engine.Change) error {
+	var p incidentPayload
+	if err := json.Unmarshal(c.Payload, &p); err != nil {
+		return fmt.Errorf("decode incident payload: %w", err)
+	}
+	if p.IncidentID == "" {
+		return errors.New("incident payload without incidentId")
+	}
+	if p.MessageID != "" && isRetryID(p.MessageID) {
+		r, err := lookupRetry(ctx, tx, p.MessageID)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			// A retry that did not correlate: its message change records
+			// the attempt on the original incident.
+			return nil
+		}
+	}
+	inc := &Incident{
+		ID: p.IncidentID, State: StateOpen, Reason: p.Reason, Decision: engine.DecisionIncident, RuleID: p.RuleID,
+		Severity: p.Severity, Note: p.Note, Detail: p.Detail, MessageID: p.MessageID, MessageName: p.MessageName,
+		CorrelationKey: p.CorrelationKey, Source: p.Source, InstanceKey: c.InstanceKey, ProcessID: c.ProcessID,
+		ElementID: c.ElementID, EventTime: p.EventTime, OpenedAt: c.WallTime.UTC(), UpdatedAt: c.WallTime.UTC(), Seq: c.Seq,
+		Event: Event{
+			Key: p.Key, Headers: p.Headers, Topic: p.Topic, Partition: p.Partition, Offset: p.Offset,
+			ReadAt: p.ReadAt, Variables: p.Variables,
+		},
+	}
+	if p.Raw != "" {
+		inc.Event.Raw = []byte(p.Raw)
+	}
+	if p.Action != "" {
+		inc.Decision = p.Action
+	}
+	if inc.EventTime.IsZero() {
+		inc.EventTime = c.Time
+	}
+	if inc.Severity == "" {
+		inc.Severity = "medium"
+	}
+	inc.History = []Entry{{At: inc.OpenedAt, Action: ActionOpened, Actor: ActorTracker, Reason: inc.Reason, Decision: inc.Decision, RuleID: inc.RuleID, Comment: inc.Note}}
+	if _, err := insert(ctx, tx, inc); err != nil {
+		return fmt.Errorf("store incident %s: %w", inc.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) projectMessage(ctx context.Context, tx *sql.Tx, c *engine.Change, before []engine.Change) error {
+	// Only uncorrelated messages and retries matter; skip the rest unparsed.
+	if !isRetryID(string(c.Payload)) && !strings.Contains(string(c.Payload), `"outcome":"uncorrelated"`) {
+		return nil
+	}
+	var p messagePayload
+	if err := json.Unmarshal(c.Payload, &p); err != nil {
+		return fmt.Errorf("decode message payload: %w", err)
+	}
+	if isRetryID(p.MessageID) {
+		r, err := lookupRetry(ctx, tx, p.MessageID)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			return s.projectRetry(ctx, tx, c, &p, r)
+		}
+	}
+	if p.Outcome != engine.Uncorrelated {
+		return nil
+	}
+	inc, err := getDoc(ctx, tx, `message_id = ? ORDER BY seq DESC LIMIT 1`, p.MessageID)
+	if err != nil {
+		return err
+	}
+	if inc != nil {
+		// The engine writes the incident just before the message change of
+		// the same message: add what only the message change carries.
+		if inc.Event.Topic == "" && p.Topic != "" {
+			inc.Event.Topic, inc.Event.Partition, inc.Event.Offset = p.Topic, p.Partition, p.Offset
+		}
+		if inc.Event.ReadAt.IsZero() {
+			inc.Event.ReadAt = p.ReadAt
+		}
+		if len(inc.Event.Variables) == 0 {
+			inc.Event.Variables = p.Variables
+		}
+		return update(ctx, tx, inc)
+	}
+	if p.Decision == nil || p.Decision.Action != engine.DecisionDeadLetter {
+		return nil
+	}
+	// A dead letter: the engine wrote the dead-letter outbox entry (with the
+	// original value and headers) right before this change, and no incident.
+	inc = &Incident{
+		ID: messageIncidentID(p.MessageID, p.EventTime, string(p.Reason)), State: StateOpen, Reason: string(p.Reason),
+		Decision: engine.DecisionDeadLetter, RuleID: p.Decision.RuleID, Severity: p.Decision.Severity, Note: p.Decision.Note,
+		Detail: p.Detail, MessageID: p.MessageID, MessageName: p.Name, CorrelationKey: p.CorrelationKey, Source: p.Source,
+		EventTime: p.EventTime, OpenedAt: c.WallTime.UTC(), UpdatedAt: c.WallTime.UTC(), Seq: c.Seq,
+		Event: Event{Topic: p.Topic, Partition: p.Partition, Offset: p.Offset, ReadAt: p.ReadAt, Variables: p.Variables},
+	}
+	if inc.Severity == "" {
+		inc.Severity = "medium"
+	}
+	if a, err := s.deadLetterAction(c.Seq-1, before); err != nil {
+		return err
+	} else if a != nil {
+		inc.Event.Raw = deadLetterRaw(a.Variables)
+		for k, v := range a.Headers {
+			if k == "reason" {
+				continue // added by the engine
+			}
+			inc.Event.Headers = append(inc.Event.Headers, engine.Header{Key: k, Value: []byte(v)})
+		}
+		sortHeaders(inc.Event.Headers)
+	}
+	inc.History = []Entry{{At: inc.OpenedAt, Action: ActionOpened, Actor: ActorTracker, Reason: inc.Reason, Decision: inc.Decision, RuleID: inc.RuleID, Comment: inc.Note}}
+	if _, err := insert(ctx, tx, inc); err != nil {
+		return fmt.Errorf("store incident %s: %w", inc.ID, err)
+	}
+	return nil
+}
+
+// deadLetterAction finds the dead-letter outbox entry at feed seq, in the
+// batch at hand or else in the feed.
+func (s *Store) deadLetterAction(seq uint64, before []engine.Change) (*engine.Action, error) {
+	var c *engine.Change
+	for i := len(before) - 1; i >= 0; i-- {
+		if before[i].Seq == seq {
+			c = &before[i]
+			break
+		}
+	}
+	if c == nil && seq > 0 {
+		cs, err := s.opts.Feed.Feed(seq, 1)
+		if err != nil {
+			return nil, fmt.Errorf("read dead-letter entry %d: %w", seq, err)
+		}
+		if len(cs) == 1 && cs[0].Seq == seq {
+			c = &cs[0]
+		}
+	}
+	if c == nil || c.Kind != engine.ChangeAction {
+		return nil, nil
+	}
+	var a engine.Action
+	if err := json.Unmarshal(c.Payload, &a); err != nil {
+		return nil, fmt.Errorf("decode dead-letter entry %d: %w", seq, err)
+	}
+	if a.Type != engine.DecisionDeadLetter {
+		return nil, nil
+	}
+	return &a, nil
+}
+
+// deadLetterRaw undoes the engine's encoding of a dead letter's value: JSON
+// as is, anything else as a JSON string.
+func deadLetterRaw(v json.RawMessage) []byte {
+	var s string
+	if len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &s) == nil {
+		return []byte(s)
+	}
+	return []byte(v)
+}
+
+func sortHeaders(hs []engine.Header) {
+	for i := 1; i < len(hs); i++ {
+		for j := i; j > 0 && hs[j].Key < hs[j-1].Key; j-- {
+			hs[j], hs[j-1] = hs[j-1], hs[j]
+		}
+	}
+}
+
+// projectRetry records what the engine did with a retry: correlated (the
+// incident resolves), buffered (a retry is pending), or not correlated.
+func (s *Store) projectRetry(ctx context.Context, tx *sql.Tx, c *engine.Change, p *messagePayload, r *retryRow) error {
+	inc, err := getDoc(ctx, tx, `id = ?`, r.incidentID)
+	if err != nil {
+		return err
+	}
+	if inc == nil {
+		return nil
+	}
+	for _, e := range inc.History {
+		if e.Action == ActionRetryResult && e.MessageID == p.MessageID && e.Outcome == string(p.Outcome) {
+			return nil // projected before (the checkpoint was lost)
+		}
+	}
+	at := c.WallTime.UTC()
+	e := Entry{At: at, Action: ActionRetryResult, Actor: ActorTracker, Attempt: r.attempt, MessageID: p.MessageID,
+		Outcome: string(p.Outcome), Reason: string(p.Reason), InstanceKey: c.InstanceKey}
+	if p.Decision != nil {
+		e.Decision, e.RuleID = p.Decision.Action, p.Decision.RuleID
+	}
+	inc.History = append(inc.History, e)
+	switch p.Outcome {
+	case engine.Started, engine.Correlated:
+		if inc.PendingRetry == p.MessageID {
+			inc.PendingRetry = ""
+		}
+		if inc.State == StateOpen {
+			inc.State, inc.ResolvedAt = StateResolved, at
+			inc.History = append(inc.History, Entry{At: at, Action: ActionResolved, Actor: ActorTracker,
+				Attempt: r.attempt, InstanceKey: c.InstanceKey,
+				Comment: fmt.Sprintf("retry %d by %s %s", r.attempt, r.actor, p.Outcome)})
+		}
+	case engine.Buffered:
+		if inc.State == StateOpen {
+			inc.PendingRetry = p.MessageID
+		}
+	default:
+		if inc.PendingRetry == p.MessageID {
+			inc.PendingRetry = ""
+		}
+	}
+	inc.UpdatedAt = at
+	return update(ctx, tx, inc)
+}

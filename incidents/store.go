@@ -1,0 +1,433 @@
+package incidents
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/tracker-dev/tracker/engine"
+)
+
+// FileName is the database file inside Options.Dir.
+const FileName = "incidents.db"
+
+// schemaVersion is stored in PRAGMA user_version; a newer file is refused.
+const schemaVersion = 1
+
+// Defaults for [Options].
+const (
+	DefaultBatchSize    = 1000
+	DefaultPollInterval = time.Second
+	DefaultBulkMax      = 100
+	MaxBulkMax          = 1000
+)
+
+// Feed is the part of the engine the projector reads; *engine.Engine
+// satisfies it.
+type Feed interface {
+	Feed(from uint64, max int) ([]engine.Change, error)
+	FeedNotify() <-chan struct{}
+}
+
+// Options configure [Open]. Dir and Feed are required; every other zero
+// value is a safe default.
+type Options struct {
+	Dir  string // directory of incidents.db (created if missing)
+	Feed Feed   // the engine's change feed
+	// Correlator runs correlation again for retries; nil makes Retry return
+	// [ErrNoCorrelator].
+	Correlator Correlator
+	Logger     *slog.Logger
+	Clock      func() time.Time // nil = time.Now
+	// NoSync sets synchronous=OFF (tests, benchmarks). Default NORMAL: in WAL
+	// mode durable against process crashes.
+	NoSync bool
+	// BatchSize is the number of feed changes projected per transaction.
+	BatchSize int
+	// PollInterval bounds how long Run waits without a feed signal; it is
+	// also the first backoff after a failure (doubling up to 30 s).
+	PollInterval time.Duration
+	// BulkMax is the default and largest number of incidents one bulk
+	// operation touches (default 100, at most 1000).
+	BulkMax int
+}
+
+// Store holds incidents projected from the engine's change feed and the
+// operators' work on them. All methods are safe for concurrent use.
+type Store struct {
+	opts  Options
+	log   *slog.Logger
+	clock func() time.Time
+	path  string
+	wdb   *sql.DB // one connection: projection and operations
+	rdb   *sql.DB // queries
+
+	pmu sync.Mutex // one projection step at a time
+	cp  uint64     // feed checkpoint (guarded by pmu)
+
+	locks [64]sync.Mutex // retries and resolves per incident, striped by id
+}
+
+// Open checks the options and opens (or creates) the database. It starts no
+// goroutines; call [Store.Run] to follow the feed.
+func Open(opts Options) (*Store, error) {
+	var problems []error
+	if opts.Dir == "" {
+		problems = append(problems, errors.New("incidents options: Dir is required"))
+	}
+	if opts.Feed == nil {
+		problems = append(problems, errors.New("incidents options: Feed is required"))
+	}
+	if opts.BatchSize < 0 {
+		problems = append(problems, fmt.Errorf("incidents options: BatchSize %d must not be negative", opts.BatchSize))
+	}
+	if opts.PollInterval < 0 {
+		problems = append(problems, fmt.Errorf("incidents options: PollInterval %s must not be negative", opts.PollInterval))
+	}
+	if opts.BulkMax < 0 || opts.BulkMax > MaxBulkMax {
+		problems = append(problems, fmt.Errorf("incidents options: BulkMax %d must be between 0 (default %d) and %d", opts.BulkMax, DefaultBulkMax, MaxBulkMax))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, err
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	if opts.PollInterval == 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.BulkMax == 0 {
+		opts.BulkMax = DefaultBulkMax
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{opts: opts, log: opts.Logger.With("component", "incidents"), clock: opts.Clock}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open incident store %s: %w", opts.Dir, err)
+	}
+	s.path = filepath.Join(opts.Dir, FileName)
+	syncMode := "NORMAL"
+	if opts.NoSync {
+		syncMode = "OFF"
+	}
+	dsn := func(txlock string) string {
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous("+syncMode+")")
+		q.Set("_txlock", txlock)
+		return "file:" + s.path + "?" + q.Encode()
+	}
+	var err error
+	if s.wdb, err = sql.Open("sqlite", dsn("immediate")); err != nil {
+		return nil, fmt.Errorf("open incident store %s: %w", s.path, err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	if err := s.migrate(); err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("open incident store %s: %w", s.path, err)
+	}
+	if s.rdb, err = sql.Open("sqlite", dsn("deferred")); err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("open incident store %s: %w", s.path, err)
+	}
+	s.rdb.SetMaxOpenConns(4)
+	s.rdb.SetMaxIdleConns(4)
+	cp, err := s.Checkpoint(context.Background())
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open incident store %s: %w", s.path, err)
+	}
+	s.cp = cp
+	return s, nil
+}
+
+// Close closes the database. Stop Run first.
+func (s *Store) Close() error {
+	if err := errors.Join(s.rdb.Close(), s.wdb.Close()); err != nil {
+		return fmt.Errorf("close incident store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Checkpoint returns the last feed sequence number projected.
+func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
+	var v int64
+	err := s.wdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = 'checkpoint'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read incidents checkpoint: %w", err)
+	}
+	return uint64(v), nil
+}
+
+// schema: times are Unix nanoseconds (UTC); doc holds the incident as JSON
+// (with its history), the other columns are copies for filtering.
+var schema = []string{
+	`CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`,
+	`CREATE TABLE incidents (
+		seq INTEGER PRIMARY KEY,
+		id TEXT NOT NULL UNIQUE,
+		state TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		message_id TEXT NOT NULL,
+		message_name TEXT NOT NULL,
+		correlation_key TEXT NOT NULL,
+		severity TEXT NOT NULL,
+		opened_at INTEGER NOT NULL,
+		doc BLOB NOT NULL)`,
+	`CREATE INDEX incidents_state ON incidents (state, seq)`,
+	`CREATE INDEX incidents_message ON incidents (message_id)`,
+	`CREATE INDEX incidents_ck ON incidents (correlation_key)`,
+	`CREATE INDEX incidents_opened ON incidents (opened_at)`,
+	`CREATE TABLE retries (
+		message_id TEXT PRIMARY KEY,
+		incident_id TEXT NOT NULL,
+		attempt INTEGER NOT NULL,
+		actor TEXT NOT NULL) WITHOUT ROWID`,
+}
+
+func (s *Store) migrate() error {
+	ctx := context.Background()
+	var ver int
+	if err := s.wdb.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&ver); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if ver > schemaVersion {
+		return fmt.Errorf("schema version %d, this build reads up to %d (written by a newer tracker)", ver, schemaVersion)
+	}
+	if ver == schemaVersion {
+		return nil
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	defer tx.Rollback()
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	return nil
+}
+
+// queryer is a *sql.DB or a *sql.Tx.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func getDoc(ctx context.Context, q queryer, where string, arg any) (*Incident, error) {
+	var doc []byte
+	err := q.QueryRowContext(ctx, `SELECT doc FROM incidents WHERE `+where, arg).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	inc := new(Incident)
+	if err := json.Unmarshal(doc, inc); err != nil {
+		return nil, fmt.Errorf("decode stored incident: %w", err)
+	}
+	return inc, nil
+}
+
+func insert(ctx context.Context, q queryer, inc *Incident) (bool, error) {
+	doc, err := json.Marshal(inc)
+	if err != nil {
+		return false, err
+	}
+	res, err := q.ExecContext(ctx, `INSERT INTO incidents (seq, id, state, reason, message_id, message_name, correlation_key, severity, opened_at, doc)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		int64(inc.Seq), inc.ID, string(inc.State), inc.Reason, inc.MessageID, inc.MessageName, inc.CorrelationKey, inc.Severity,
+		inc.OpenedAt.UnixNano(), doc)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+func update(ctx context.Context, q queryer, inc *Incident) error {
+	doc, err := json.Marshal(inc)
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `UPDATE incidents SET state = ?, severity = ?, doc = ? WHERE id = ?`,
+		string(inc.State), inc.Severity, doc, inc.ID)
+	return err
+}
+
+// Get returns one incident with its history.
+func (s *Store) Get(ctx context.Context, id string) (Incident, error) {
+	inc, err := getDoc(ctx, s.rdb, `id = ?`, id)
+	if err != nil {
+		return Incident{}, fmt.Errorf("read incident %s: %w", id, err)
+	}
+	if inc == nil {
+		return Incident{}, fmt.Errorf("incident %s: %w", id, ErrNotFound)
+	}
+	return *inc, nil
+}
+
+func (f *Filter) where() (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, v any) {
+		conds = append(conds, cond)
+		args = append(args, v)
+	}
+	if f.State != "" {
+		add("state = ?", string(f.State))
+	}
+	if f.Reason != "" {
+		add("reason = ?", f.Reason)
+	}
+	if f.MessageName != "" {
+		add("message_name = ?", f.MessageName)
+	}
+	if f.CorrelationKey != "" {
+		add("correlation_key = ?", f.CorrelationKey)
+	}
+	if f.Severity != "" {
+		add("severity = ?", f.Severity)
+	}
+	if !f.From.IsZero() {
+		add("opened_at >= ?", f.From.UnixNano())
+	}
+	if !f.To.IsZero() {
+		add("opened_at < ?", f.To.UnixNano())
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// List returns one page of incidents matching f, newest first, without
+// their histories.
+func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
+	if err := f.Validate(); err != nil {
+		return Page{}, fmt.Errorf("list incidents: %w", err)
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	where, args := f.where()
+	if f.Cursor != "" {
+		c, _ := parseCursor(f.Cursor)
+		if where == "" {
+			where = " WHERE seq < ?"
+		} else {
+			where += " AND seq < ?"
+		}
+		args = append(args, int64(c))
+	}
+	args = append(args, limit+1)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT doc FROM incidents`+where+` ORDER BY seq DESC LIMIT ?`, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("list incidents: %w", err)
+	}
+	defer rows.Close()
+	page := Page{Items: []Incident{}}
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return Page{}, fmt.Errorf("list incidents: %w", err)
+		}
+		var inc Incident
+		if err := json.Unmarshal(doc, &inc); err != nil {
+			return Page{}, fmt.Errorf("list incidents: decode stored incident: %w", err)
+		}
+		inc.History = nil
+		page.Items = append(page.Items, inc)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("list incidents: %w", err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.Next = strconv.FormatUint(page.Items[limit-1].Seq, 10)
+	}
+	return page, nil
+}
+
+// Count returns how many incidents match f (Limit and Cursor are ignored).
+func (s *Store) Count(ctx context.Context, f Filter) (int, error) {
+	where, args := f.where()
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM incidents`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count incidents: %w", err)
+	}
+	return n, nil
+}
+
+// lock serialises operations on one incident.
+func (s *Store) lock(id string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// modify reads an incident in a write transaction, lets fn change it and
+// stores it. fn returning an error rolls back.
+func (s *Store) modify(ctx context.Context, id string, fn func(tx *sql.Tx, inc *Incident) error) (Incident, error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return Incident{}, err
+	}
+	defer tx.Rollback()
+	inc, err := getDoc(ctx, tx, `id = ?`, id)
+	if err != nil {
+		return Incident{}, err
+	}
+	if inc == nil {
+		return Incident{}, fmt.Errorf("incident %s: %w", id, ErrNotFound)
+	}
+	if err := fn(tx, inc); err != nil {
+		return Incident{}, err
+	}
+	inc.UpdatedAt = s.clock().UTC()
+	if err := update(ctx, tx, inc); err != nil {
+		return Incident{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Incident{}, err
+	}
+	return *inc, nil
+}
