@@ -130,11 +130,19 @@ func (w *world) tick(watermark time.Time) engine.TickResult {
 
 func (w *world) pending() []engine.Action {
 	w.t.Helper()
-	as, err := w.eng.PendingActions(0, 10_000)
-	if err != nil {
-		w.t.Fatal(err)
+	var all []engine.Action
+	after := uint64(0)
+	for {
+		as, err := w.eng.PendingActions(after, 10_000)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if len(as) == 0 {
+			return all
+		}
+		all = append(all, as...)
+		after = as[len(as)-1].Seq
 	}
-	return as
 }
 
 // feed returns the change-feed entries of the given kinds.
@@ -155,8 +163,9 @@ func (w *world) feed(kinds ...engine.ChangeKind) []engine.Change {
 	return out
 }
 
-// runRelay runs a relay over the world's engine until the outbox is empty
-// (or the wait bound passes) and stops it.
+// runRelay runs a relay over the world's engine until it has delivered or
+// given up every action pending at the start, stops it and checks that the
+// outbox is empty.
 func (w *world) runRelay(opts Options) *Relay {
 	w.t.Helper()
 	opts.Outbox = w.eng
@@ -176,10 +185,14 @@ func (w *world) runRelay(opts Options) *Relay {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	waitFor(w.t, "the outbox to drain", func() bool { return len(w.pending()) == 0 })
+	want := int64(len(w.pending()))
+	waitFor(w.t, "the relay to settle every action", func() bool { return r.settled.Load() >= want })
 	cancel()
 	if err := <-done; err != nil {
 		w.t.Fatalf("Run: %v", err)
+	}
+	if n := len(w.pending()); n != 0 {
+		w.t.Fatalf("%d actions still pending after the relay settled them all", n)
 	}
 	return r
 }

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -107,6 +108,8 @@ type Relay struct {
 	afterSend func(items []*item, errs []error)
 	// newSender, when set (tests), replaces the Kafka and webhook senders.
 	newSender func(kind, name, detail string) sender
+
+	settled atomic.Int64 // actions delivered or failed since New (tests wait on it)
 
 	mu        sync.Mutex
 	running   bool
@@ -448,6 +451,7 @@ func (r *Relay) finished(items []*item) {
 		}
 	}
 	r.mu.Unlock()
+	r.settled.Add(int64(len(items)))
 	select {
 	case r.room <- struct{}{}:
 	default:

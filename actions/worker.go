@@ -84,10 +84,55 @@ func (t *target) status() TargetStatus {
 // webhookBatch is the most webhook requests in flight per target.
 const webhookBatch = 8
 
+// markJob is one attempt's outcome on its way into the outbox.
+type markJob struct {
+	updates []engine.ActionUpdate
+	done    []*item
+	n       int
+	sent    time.Duration
+}
+
 // work delivers the target's queue in order until ctx ends. After a failed
 // attempt that is worth retrying, the whole target backs off: a dead target
 // is probed with one batch at a time, not hammered with every action.
-func (r *Relay) work(ctx context.Context, t *target) error {
+//
+// Marking runs in a second goroutine so that the next batch is sent while the
+// previous one is recorded; an action stays in flight (and is not read from
+// the outbox again) until its mark is durable.
+func (r *Relay) work(ctx context.Context, t *target) (err error) {
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	marks := make(chan markJob, 1)
+	var markErr error
+	markDone := make(chan struct{})
+	go func() {
+		defer close(markDone)
+		for j := range marks {
+			if markErr != nil {
+				continue
+			}
+			start := r.clock()
+			if err := r.mark(ctx, j.updates); err != nil {
+				markErr = err
+				stop()
+				continue
+			}
+			r.log.Debug("attempted batch", "target", t.name, "actions", j.n, "send", j.sent, "mark", r.clock().Sub(start))
+			r.finished(j.done)
+		}
+	}()
+	defer func() {
+		close(marks)
+		<-markDone
+		if markErr != nil {
+			if ctx.Err() != nil {
+				r.log.Warn("stopped before the outbox recorded a delivery; it will be sent again", "target", t.name, "err", markErr)
+				return
+			}
+			err = markErr
+		}
+	}()
+
 	max := r.opts.BatchSize
 	if t.kind == kindWebhook {
 		max = min(max, webhookBatch)
@@ -97,7 +142,7 @@ func (r *Relay) work(ctx context.Context, t *target) error {
 		if backoff > 0 {
 			timer := time.NewTimer(backoff)
 			select {
-			case <-ctx.Done():
+			case <-wctx.Done():
 				timer.Stop()
 				return nil
 			case <-timer.C:
@@ -111,7 +156,7 @@ func (r *Relay) work(ctx context.Context, t *target) error {
 		t.mu.Unlock()
 		if n == 0 {
 			select {
-			case <-ctx.Done():
+			case <-wctx.Done():
 				return nil
 			case <-t.wake:
 			}
@@ -123,27 +168,20 @@ func (r *Relay) work(ctx context.Context, t *target) error {
 				it.first = now
 			}
 		}
-		errs := t.sender.send(ctx, batch)
-		if ctx.Err() != nil {
+		errs := t.sender.send(wctx, batch)
+		if wctx.Err() != nil {
 			return nil // not marked: the actions go out again after the next start
 		}
 		if r.afterSend != nil {
 			r.afterSend(batch, errs)
 		}
 		updates, done, retry := r.judge(t, batch, errs)
-		if err := r.mark(ctx, updates); err != nil {
-			if ctx.Err() != nil {
-				r.log.Warn("stopping before the outbox recorded a delivery; it will be sent again", "target", t.name, "err", err)
-				return nil
-			}
-			return err
-		}
 		t.mu.Lock()
-		keep := make([]*item, 0, len(t.queue)-len(done))
 		finished := make(map[*item]bool, len(done))
 		for _, it := range done {
 			finished[it] = true
 		}
+		keep := make([]*item, 0, len(t.queue))
 		for _, it := range t.queue {
 			if !finished[it] {
 				keep = append(keep, it)
@@ -158,7 +196,12 @@ func (r *Relay) work(ctx context.Context, t *target) error {
 			t.fails, t.lastErr, t.retryAt = 0, "", time.Time{}
 		}
 		t.mu.Unlock()
-		r.finished(done)
+		select {
+		case marks <- markJob{updates: updates, done: done, n: n, sent: r.clock().Sub(now)}:
+		case <-wctx.Done():
+			// Only a failed mark stops wctx while ctx lives; then nothing more is recorded.
+			return nil
+		}
 	}
 }
 
