@@ -67,7 +67,10 @@ func newInstanceDoc(in history.Instance) instanceDoc {
 func newElementDoc(e history.ElementInstance) elementDoc {
 	d := elementDoc{ElementInstance: e}
 	if !e.EndedAt.IsZero() {
-		ms := e.DurationMs
+		// HDR percentiles refuse negative values, which clock skew between
+		// producers could create; one such document would fail every
+		// statistics query of its process.
+		ms := max(e.DurationMs, 0)
 		d.DurationMs = &ms
 	}
 	return d
