@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -44,6 +45,7 @@ type benchOptions struct {
 	cacheSize  int
 	verbose    bool
 	cpuProfile string
+	nullEngine bool
 }
 
 func newBenchCmd() *cobra.Command {
@@ -87,6 +89,7 @@ with one line:
 	f.BoolVar(&o.noSync, "no-sync", false, "skip fsync in the tracker's engine and the durable floor")
 	f.IntVar(&o.cacheSize, "cache-size", 0, "engine instance cache (default: enough for every order of the run)")
 	f.BoolVar(&o.verbose, "verbose", false, "log the tracker's warnings to stderr")
+	f.BoolVar(&o.nullEngine, "null-engine", false, "measure the consumer alone: an in-memory engine that only records positions")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the tracker run to this file")
 	bench.AddCommand(ingest)
 	return bench
@@ -339,6 +342,9 @@ type trackerResult struct {
 	slowest        int
 	outcomes       string
 	latN           int
+	applyTime      time.Duration
+	tickTime       time.Duration
+	batches        int
 	p50, p99, pmax time.Duration
 }
 
@@ -386,7 +392,11 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 	known := func(name string) bool { return len(repo.StartingOn(name)) > 0 || len(repo.Catching(name)) > 0 }
 	src := config.Source{Name: "simulator", Topics: simulator.Topics, Format: "auto", MessageName: "$.type",
 		CorrelationKey: "$.orderId", MessageID: "$.id", EventTime: "$.time", Variables: "$.data"}
-	timed := &benchTimedEngine{Engine: eng}
+	var inner correlate.Engine = eng
+	if o.nullEngine {
+		inner = &benchNullEngine{pos: map[engine.TopicPartition]int64{}}
+	}
+	timed := &benchTimedEngine{Engine: inner}
 	cons, err := correlate.New(correlate.Options{
 		Engine: timed, Sources: []config.Source{src}, Logger: logger, KnownMessage: known,
 		Kafka: config.Kafka{Brokers: []string{addr}, GroupID: "bench", BatchSize: o.batchSize,
@@ -548,7 +558,7 @@ func peakRSS() string {
 
 // benchTimedEngine measures the time the consumer spends in the engine.
 type benchTimedEngine struct {
-	*engine.Engine
+	correlate.Engine
 	applyNs, tickNs, batches atomic.Int64
 }
 
@@ -562,4 +572,34 @@ func (t *benchTimedEngine) Tick(ctx context.Context, wm time.Time) (engine.TickR
 	began := time.Now()
 	defer func() { t.tickNs.Add(int64(time.Since(began))) }()
 	return t.Engine.Tick(ctx, wm)
+}
+
+// benchNullEngine applies nothing; it keeps positions in memory.
+type benchNullEngine struct {
+	mu  sync.Mutex
+	pos map[engine.TopicPartition]int64
+}
+
+func (n *benchNullEngine) Apply(_ context.Context, batch []engine.Message) ([]engine.Outcome, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	outs := make([]engine.Outcome, len(batch))
+	for i := range batch {
+		outs[i].Result = engine.Correlated
+		p := batch[i].Position
+		if p.Topic != "" {
+			n.pos[engine.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p.Offset + 1
+		}
+	}
+	return outs, nil
+}
+
+func (n *benchNullEngine) Positions() map[engine.TopicPartition]int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return maps.Clone(n.pos)
+}
+
+func (n *benchNullEngine) Tick(context.Context, time.Time) (engine.TickResult, error) {
+	return engine.TickResult{}, nil
 }
