@@ -395,7 +395,7 @@ func (c *Consumer) readPartition(ctx, gctx context.Context, genID int, tp engine
 		Partition:      tp.Partition,
 		MinBytes:       1,
 		MaxBytes:       max(1<<20, src.MaxBytes+64<<10), // small fetches: a slow batch must not time out a large read
-		MaxWait:        2 * time.Second, // also the response deadline: shorter times out under load
+		MaxWait:        2 * time.Second,                 // also the response deadline: shorter times out under load
 		QueueCapacity:  1024,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
