@@ -606,7 +606,9 @@ func (t *txn) correlateSubs(g *group, m *Message, out *Outcome, done map[string]
 				}
 				p, err := t.e.process(in.pid, in.ver)
 				if err != nil {
-					t.fail(err)
+					// The model is gone: the instance cannot move. Never block
+					// the stream on it; the message finds no subscription.
+					t.e.log.Warn("instance of an undeployed model", "instance", in.key, "err", err)
 					return
 				}
 				done[in.pid] = true

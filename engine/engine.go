@@ -35,6 +35,11 @@ type Engine struct {
 	lock  *os.File
 	wo    *pebble.WriteOptions
 
+	// readMu guards the store against Close for readers that do not take
+	// mu (Feed, PendingActions), so they never wait for an Apply.
+	readMu     sync.RWMutex
+	readClosed bool
+
 	mu        sync.Mutex
 	cnt       counters
 	procs     procIndex
@@ -254,6 +259,9 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
+	e.readMu.Lock()
+	e.readClosed = true
+	e.readMu.Unlock()
 	if e.wb != nil {
 		e.wb.Close()
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -234,4 +236,41 @@ func TestMarkActions(t *testing.T) {
 	if incidents != 1 {
 		t.Errorf("%d ACTION_FAILED incidents, want 1", incidents)
 	}
+}
+
+// TestFeedFrom reads the feed from every position, across chunk borders.
+func TestFeedFrom(t *testing.T) {
+	h := newHarness(t, "order-fulfillment.bpmn")
+	var ms []Message
+	for i := range 300 {
+		ms = append(ms, msg("OrderPlaced", "k"+string(rune('a'+i%26))+strconv.Itoa(i), "id"+strconv.Itoa(i), 0))
+	}
+	h.apply(ms...)
+	all, err := h.e.Feed(0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) < 2*feedChunk {
+		t.Fatalf("only %d feed entries", len(all))
+	}
+	for _, from := range []uint64{1, 2, feedChunk - 1, feedChunk, feedChunk + 1, uint64(len(all))} {
+		got, err := h.e.Feed(from, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 || got[0].Seq != from || !reflect.DeepEqual(got[0], all[from-1]) {
+			t.Errorf("Feed(%d) starts at %+v, want seq %d", from, got, from)
+		}
+		if from+3 <= uint64(len(all)) && len(got) != 3 {
+			t.Errorf("Feed(%d, 3) returned %d entries", from, len(got))
+		}
+	}
+	if got, _ := h.e.Feed(uint64(len(all))+1, 10); len(got) != 0 {
+		t.Errorf("Feed past the end returned %d entries", len(got))
+	}
+	h.e.Close()
+	if _, err := h.e.Feed(1, 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("Feed after Close: %v", err)
+	}
+	h.open()
 }

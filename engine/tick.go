@@ -174,7 +174,7 @@ func (t *txn) tickItem(it tickItem, res *TickResult) {
 			if tr.msg == "" && tr.target == it.target && tr.due.Equal(it.at) {
 				p, err := t.e.process(in.pid, in.ver)
 				if err != nil {
-					t.fail(err)
+					t.e.log.Warn("timer of an instance of an undeployed model dropped", "instance", in.key, "err", err)
 					return
 				}
 				r := t.newRun(g, in, p, tr.due, nil)
@@ -341,6 +341,11 @@ func (e *Engine) view(in *instance) InstanceView {
 // Sequence numbers start at 1 and have no gaps; a consumer that processed up
 // to n asks for Feed(n+1, max).
 func (e *Engine) Feed(from uint64, max int) ([]Change, error) {
+	e.readMu.RLock()
+	defer e.readMu.RUnlock()
+	if e.readClosed {
+		return nil, ErrClosed
+	}
 	if max <= 0 {
 		max = 1000
 	}
@@ -411,6 +416,11 @@ func decodeChunk(k, v []byte, from uint64, max int, out []Change) ([]Change, err
 // PendingActions returns up to max outbox entries not yet delivered or given
 // up, with Seq > after, in order.
 func (e *Engine) PendingActions(after uint64, max int) ([]Action, error) {
+	e.readMu.RLock()
+	defer e.readMu.RUnlock()
+	if e.readClosed {
+		return nil, ErrClosed
+	}
 	if max <= 0 {
 		max = 1000
 	}
