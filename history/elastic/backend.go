@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	es "github.com/olivere/elastic/v7"
@@ -27,9 +28,12 @@ type Backend struct {
 	applyMu sync.Mutex        // one Apply at a time; guards bulk
 	bulk    *es.BulkProcessor // started by the first Apply, stopped by Close
 
-	errMu   sync.Mutex
-	bulkErr error // first bulk failure since the current Apply started
-	failed  int   // documents that failed in it
+	errMu    sync.Mutex
+	bulkErr  error           // first bulk failure since the current Apply started
+	failed   int             // documents that failed in it
+	applyCtx context.Context // the current Apply's context: retries stop when it ends
+
+	closing atomic.Bool // set by Close: leftover documents get one attempt, no retries
 }
 
 var _ history.Backend = (*Backend)(nil)
@@ -119,7 +123,7 @@ func (b *Backend) write(ctx context.Context, batch *history.Batch) error {
 			Workers(b.o.BulkWorkers).
 			BulkActions(b.o.BulkActions).
 			BulkSize(b.o.BulkBytes).
-			Backoff(backoff{max: b.o.MaxBackoff, retries: b.o.MaxRetries}).
+			Backoff(backoff{max: b.o.MaxBackoff, retries: b.o.MaxRetries, giveUp: b.giveUp}).
 			RetryItemStatusCodes(408, 429, 500, 502, 503, 504).
 			After(b.after).
 			Do(context.WithoutCancel(ctx))
@@ -129,7 +133,7 @@ func (b *Backend) write(ctx context.Context, batch *history.Batch) error {
 		b.bulk = p
 	}
 	b.errMu.Lock()
-	b.bulkErr, b.failed = nil, 0
+	b.bulkErr, b.failed, b.applyCtx = nil, 0, ctx
 	b.errMu.Unlock()
 
 	add := func(index, id string, doc any) error {
@@ -168,6 +172,18 @@ func (b *Backend) write(ctx context.Context, batch *history.Batch) error {
 		return fmt.Errorf("%d of %d documents not written: %w", b.failed, batch.Len(), b.bulkErr)
 	}
 	return nil
+}
+
+// giveUp tells the bulk backoff to stop retrying: the Apply that waits for
+// the retries was cancelled, or the backend is closing (so that Close is
+// bounded even when the cluster is down).
+func (b *Backend) giveUp() bool {
+	if b.closing.Load() {
+		return true
+	}
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	return b.applyCtx != nil && b.applyCtx.Err() != nil
 }
 
 // after is the BulkProcessor's callback for every commit.
@@ -239,8 +255,11 @@ func (b *Backend) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// Close flushes what the BulkProcessor still holds, stops it and the client.
+// Close stops the BulkProcessor and the client. Documents of a failed Apply
+// that the processor still holds get one more attempt, without retries;
+// the projector re-applies them from its checkpoint anyway.
 func (b *Backend) Close() error {
+	b.closing.Store(true)
 	b.applyMu.Lock()
 	defer b.applyMu.Unlock()
 	var err error
@@ -255,15 +274,17 @@ func (b *Backend) Close() error {
 }
 
 // backoff doubles the wait from 100ms (or max/8 if smaller) up to max, for
-// at most `retries` retries. Without jitter: there is one writer per backend.
+// at most `retries` retries, and stops early when giveUp says so. Without
+// jitter: there is one writer per backend.
 type backoff struct {
 	max     time.Duration
 	retries int
+	giveUp  func() bool
 }
 
 // Next implements olivere's Backoff.
 func (b backoff) Next(retry int) (time.Duration, bool) {
-	if retry > b.retries {
+	if retry > b.retries || (b.giveUp != nil && b.giveUp()) {
 		return 0, false
 	}
 	wait := min(100*time.Millisecond, b.max/8)

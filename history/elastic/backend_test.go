@@ -145,14 +145,25 @@ func TestApplyItemErrorKeepsCheckpoint(t *testing.T) {
 }
 
 func TestApplyClusterUnavailable(t *testing.T) {
-	// The fake answers 503 three times: the first try and MaxRetries (2)
-	// retries. Apply then fails and sends no checkpoint.
+	// The fake answers 503 to the first try and the MaxRetries (2) retries;
+	// Apply then fails and sends no checkpoint. Close sends the documents the
+	// processor still holds once more, without retrying (fourth exchange).
 	b := openFake(t, "apply-unavailable")
 	batch := &history.Batch{Checkpoint: 5, Instances: []history.Instance{historytest.Inst(1, "order", 1, "A", t0, "")}}
 	err := b.Apply(context.Background(), batch)
 	var e *es.Error
 	if !errors.As(err, &e) || e.Status != 503 {
 		t.Fatalf("Apply error = %v; want the cluster's 503", err)
+	}
+}
+
+func TestApplyCancelled(t *testing.T) {
+	b := openFake(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := b.Apply(ctx, &history.Batch{Checkpoint: 6, Instances: []history.Instance{historytest.Inst(1, "order", 1, "A", t0, "")}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Apply with a cancelled context: err = %v, want context.Canceled", err)
 	}
 }
 
