@@ -18,6 +18,7 @@ import (
 	"github.com/tracker-dev/tracker/api"
 	"github.com/tracker-dev/tracker/broker"
 	"github.com/tracker-dev/tracker/config"
+	"github.com/tracker-dev/tracker/correlate"
 	"github.com/tracker-dev/tracker/decisiontable"
 	"github.com/tracker-dev/tracker/engine"
 	"github.com/tracker-dev/tracker/models"
@@ -53,6 +54,7 @@ type app struct {
 	sim    *simulator.Producer
 	models *models.Repository
 	engine *engine.Engine
+	corr   *correlate.Consumer
 
 	mu     sync.Mutex
 	stops  []stopStep   // in build order; run in reverse
@@ -146,7 +148,7 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	if d := opts.Demo; d != nil {
 		a.broker, err = broker.Start(broker.Options{
 			Addr: d.KafkaAddr, DataDir: filepath.Join(cfg.DataDir, "broker"),
-			Topics: append(append([]string{}, simulator.Topics...), "commands"), Partitions: 4, Logger: a.log,
+			Topics: append(append([]string{}, simulator.Topics...), "commands", "dead-letters"), Partitions: 4, Logger: a.log,
 		})
 		if err != nil {
 			return nil, err
@@ -195,10 +197,28 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	a.onStop("engine", func(context.Context) error { return a.engine.Close() })
 	a.ready("engine", func() (bool, any) { return true, "store open" })
 
-	// 5. Simulator (demo only).
+	// 5. Consumer: Kafka records and HTTP events → engine, in batches.
+	a.corr, err = correlate.New(correlate.Options{
+		Engine: a.engine, Kafka: cfg.Kafka, Sources: cfg.Sources, HTTP: cfg.HTTP,
+		Logger: a.log, Registerer: a.reg, KnownMessage: a.models.UsesMessage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer: %w", err)
+	}
+	a.goRun(ctx, "consumer", a.corr.Run)
+	a.ready("consumer", func() (bool, any) {
+		lag := int64(0)
+		for _, l := range a.corr.Lag() {
+			lag += l
+		}
+		return a.corr.Ready(), map[string]any{"topics": a.corr.Topics(), "partitions": len(a.corr.Lag()), "lag": lag, "watermark": a.corr.Watermark()}
+	})
+
+	// 6. Simulator (demo only).
 	if d := opts.Demo; d != nil && d.Rate > 0 {
 		a.sim, err = simulator.NewProducer(simulator.ProducerOptions{
 			Brokers: cfg.Kafka.Brokers, Gen: simulator.Options{Seed: d.Seed, Rate: d.Rate}, Logger: a.log,
+			StateFile: filepath.Join(cfg.DataDir, fmt.Sprintf("simulator-seed-%d.json", d.Seed)),
 		})
 		if err != nil {
 			return nil, err
@@ -218,6 +238,7 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	}
 	write := api.RequireRole(api.RoleOperator)
 	api.ModelRoutes(a.http.API(), a.models, write)
+	api.EventRoutes(a.http.API(), a.corr, write)
 	if err := a.http.Start(); err != nil {
 		return nil, err
 	}
@@ -255,8 +276,8 @@ func (a *app) deployModels(ctx context.Context) error {
 		for _, p := range problems {
 			a.log.Warn("model warning", "file", f.name, "element", p.Element, "problem", p.Message)
 		}
-		for _, d := range ds {
-			a.log.Info("model deployed", "process", d.ProcessID, "version", d.Version, "new", created, "file", f.name)
+		if !created && len(ds) > 0 {
+			a.log.Info("model unchanged", "process", ds[0].ProcessID, "version", ds[0].Version, "file", f.name)
 		}
 	}
 	return nil

@@ -3,10 +3,12 @@ package main
 import (
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tracker-dev/tracker/config"
+	"github.com/tracker-dev/tracker/simulator"
 )
 
 func newDemoCmd(logger func(io.Writer) (*slog.Logger, error)) *cobra.Command {
@@ -31,6 +33,7 @@ A restarted demo keeps its topics, offsets and state. Ctrl-C stops it gracefully
 				return err
 			}
 			cfg.Kafka.Brokers = []string{d.KafkaAddr}
+			demoSources(cfg)
 			return runApp(cmd.Context(), cfg, appOptions{Logger: log, Out: cmd.OutOrStdout(), Demo: d})
 		},
 	}
@@ -41,4 +44,15 @@ A restarted demo keeps its topics, offsets and state. Ctrl-C stops it gracefully
 	f.Float64Var(&d.Rate, "rate", 50, "simulator events per second (0 = no simulator)")
 	f.Uint64Var(&d.Seed, "seed", 1, "simulator seed: the same seed produces the same traffic")
 	return cmd
+}
+
+// demoSources maps the simulator's topics as shared/examples/tracker.yaml does.
+func demoSources(cfg *config.Config) {
+	ttl := config.Dur(time.Hour)
+	cfg.Sources = []config.Source{{
+		Name: "orders", Topics: simulator.Topics, Format: "auto",
+		MessageName: "$.type", CorrelationKey: "$.orderId", MessageID: "$.id", EventTime: "$.time", Variables: "$.data",
+		BufferTTL: &ttl, MaxEventBytes: config.DefaultMaxEventBytes, DeadLetter: "dead-letters",
+	}}
+	cfg.Targets = map[string]config.Target{"commands": {KafkaTopic: "commands", Timeout: config.Dur(10 * time.Second)}}
 }
