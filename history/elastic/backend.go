@@ -136,28 +136,31 @@ func (b *Backend) write(ctx context.Context, batch *history.Batch) error {
 	b.bulkErr, b.failed, b.applyCtx = nil, 0, ctx
 	b.errMu.Unlock()
 
-	add := func(index, id string, doc any) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		b.bulk.Add(es.NewBulkIndexRequest().Index(index).Id(id).Doc(doc))
-		return nil
+	reqs := make([]es.BulkableRequest, 0, batch.Len())
+	add := func(index, id string, doc any) {
+		reqs = append(reqs, es.NewBulkIndexRequest().Index(index).Id(id).Doc(doc))
 	}
-	var err error
 	for _, e := range batch.Events {
-		err = errors.Join(err, add(b.n.eventIndex(e), e.ID, newEventDoc(e)))
+		add(b.n.eventIndex(e), e.ID, newEventDoc(e))
 	}
 	for _, in := range batch.Instances {
-		err = errors.Join(err, add(b.n.index(kindInstances), strconv.FormatInt(in.Key, 10), newInstanceDoc(in)))
+		add(b.n.index(kindInstances), strconv.FormatInt(in.Key, 10), newInstanceDoc(in))
 	}
 	for _, e := range batch.Elements {
-		err = errors.Join(err, add(b.n.index(kindElements), strconv.FormatInt(e.Key, 10), newElementDoc(e)))
+		add(b.n.index(kindElements), strconv.FormatInt(e.Key, 10), newElementDoc(e))
 	}
 	for _, inc := range batch.Incidents {
-		err = errors.Join(err, add(b.n.index(kindIncidents), inc.ID, inc))
+		add(b.n.index(kindIncidents), inc.ID, inc)
 	}
 	for _, a := range batch.Actions {
-		err = errors.Join(err, add(b.n.index(kindActions), a.ID, a))
+		add(b.n.index(kindActions), a.ID, a)
+	}
+	var err error
+	for _, r := range reqs {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		b.bulk.Add(r)
 	}
 	// Flush even when ctx ended so that nothing added stays queued.
 	if ferr := b.bulk.Flush(); ferr != nil {
