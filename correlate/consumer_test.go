@@ -228,11 +228,12 @@ func orderTraffic(topic string, n, from int) []kafka.Message {
 	return msgs
 }
 
-// feedMessages counts the message entries of the engine's change feed: one
-// per applied record, so exactly-once means exactly the number of records.
+// feedMessages reads the message entries of the engine's change feed: one
+// per applied record. It fails the test if a record position appears twice.
 func feedMessages(t *testing.T, eng *engine.Engine) (n int, results map[string]int) {
 	t.Helper()
 	results = map[string]int{}
+	seen := map[string]bool{}
 	for from := uint64(0); ; {
 		cs, err := eng.Feed(from, 1000)
 		if err != nil {
@@ -242,13 +243,25 @@ func feedMessages(t *testing.T, eng *engine.Engine) (n int, results map[string]i
 			return n, results
 		}
 		for _, c := range cs {
-			if c.Kind == engine.ChangeMessage {
-				n++
-				var p struct{ Result string }
-				if err := json.Unmarshal(c.Payload, &p); err == nil {
-					results[p.Result]++
-				}
+			if c.Kind != engine.ChangeMessage {
+				continue
 			}
+			n++
+			var p struct {
+				Outcome   string
+				Topic     string
+				Partition int
+				Offset    int64
+			}
+			if err := json.Unmarshal(c.Payload, &p); err != nil {
+				t.Fatalf("feed entry %d: %v", c.Seq, err)
+			}
+			results[p.Outcome]++
+			pos := fmt.Sprintf("%s/%d/%d", p.Topic, p.Partition, p.Offset)
+			if seen[pos] {
+				t.Errorf("record %s has two message entries in the feed", pos)
+			}
+			seen[pos] = true
 		}
 		from = cs[len(cs)-1].Seq + 1
 	}
@@ -295,8 +308,8 @@ func TestGracefulRestartExactlyOnce(t *testing.T) {
 	if results[engine.Started] != orders || results[engine.Correlated] != orders {
 		t.Errorf("outcomes %v, want %d started and %d correlated", results, orders, orders)
 	}
-	if n, _ := feedMessages(t, eng); n != 2*orders {
-		t.Errorf("engine feed has %d message entries, want %d", n, 2*orders)
+	if n, res := feedMessages(t, eng); n != 2*orders || res[string(engine.Started)] != orders || res[string(engine.Correlated)] != orders {
+		t.Errorf("engine feed has %d message entries %v, want %d: %d started, %d correlated", n, res, 2*orders, orders, orders)
 	}
 	var sum int64
 	for _, off := range eng.Positions() {
