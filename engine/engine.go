@@ -301,6 +301,18 @@ func (e *Engine) CacheLen() int {
 	return len(e.cache)
 }
 
+// BloomBytes reports the memory held by the Bloom filters of correlation
+// keys and message ids.
+func (e *Engine) BloomBytes() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := e.groups.bytes()
+	for _, c := range e.dedupe {
+		n += c.bytes()
+	}
+	return n
+}
+
 // --- cache ---
 
 func (e *Engine) lruTouch(g *group) {

@@ -105,7 +105,7 @@ func BenchmarkTimers(b *testing.B) {
 	h.clock.now = t0.Add(15 * day24)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	res, err := h.e.Tick(ctx, h.clock.now)
 	if err != nil {
 		b.Fatal(err)
@@ -115,6 +115,7 @@ func BenchmarkTimers(b *testing.B) {
 		b.Fatalf("fired %d timers, want %d", res.Fired, n)
 	}
 	b.ReportMetric(float64(n)/el.Seconds(), "timers/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n), "cpu-µs/timer")
 }
 
 // BenchmarkActiveInstances starts b.N instances that stay active with a
@@ -140,6 +141,7 @@ func BenchmarkActiveInstances(b *testing.B) {
 	}
 	b.ReportMetric(float64(i)/time.Since(start).Seconds(), "events/s")
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(h.e.BloomBytes())/(1<<20), "bloom-MiB")
 	b.ReportMetric(float64(h.e.CacheLen()), "cached-groups")
 }
 

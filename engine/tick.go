@@ -12,7 +12,7 @@ import (
 )
 
 // tickBatch bounds how many timers / messages one Tick commit handles.
-const tickBatch = 2000
+const tickBatch = 5000
 
 // maxTickRounds bounds the rounds of one Tick.
 const maxTickRounds = 10_000
@@ -32,7 +32,7 @@ type tickItem struct {
 // messages held for skip-ahead whose event time the watermark has passed, and
 // expires buffered messages whose TTL has passed (by the clock), in event-time
 // order; then removes expired dedupe keys and ended instances past retention.
-// Each round of up to 2,000 items is one atomic batch.
+// Each round of up to 5,000 items is one atomic batch.
 func (e *Engine) Tick(ctx context.Context, watermark time.Time) (TickResult, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
