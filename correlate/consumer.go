@@ -688,7 +688,7 @@ func (c *Consumer) flush(ctx context.Context) error {
 	if c.onApplied != nil {
 		c.onApplied(batch, outs)
 	}
-	if time.Since(c.lastTick) >= 100*time.Millisecond {
+	if time.Since(c.lastTick) >= c.tickEvery/2 {
 		return c.tick(ctx)
 	}
 	return nil
