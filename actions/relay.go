@@ -109,7 +109,9 @@ type Relay struct {
 	// newSender, when set (tests), replaces the Kafka and webhook senders.
 	newSender func(kind, name, detail string) sender
 
-	settled atomic.Int64 // actions delivered or failed since New (tests wait on it)
+	settled   atomic.Int64 // actions delivered or failed since New (tests wait on it)
+	delivered atomic.Int64
+	failed    atomic.Int64
 
 	mu        sync.Mutex
 	running   bool
@@ -242,6 +244,17 @@ func DefaultBackoff(n int) time.Duration {
 		d = 5 * time.Minute
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// Totals counts what the relay did since [New].
+type Totals struct {
+	Delivered int64 // acknowledged by their target
+	Failed    int64 // given up (each raised an incident)
+}
+
+// Totals returns the counts so far, e.g. for the demo's per-minute summary.
+func (r *Relay) Totals() Totals {
+	return Totals{Delivered: r.delivered.Load(), Failed: r.failed.Load()}
 }
 
 // Status tells how the relay is doing, for readiness and the UI.

@@ -94,11 +94,18 @@ func TestWebhookTarget(t *testing.T) {
 			if len(raised) != 1 {
 				t.Fatalf("%d actions raised, want 1", len(raised))
 			}
-			w.runRelay(Options{MaxAttempts: tt.maxAttempts, Targets: map[string]config.Target{"ops-webhook": {
+			r := w.runRelay(Options{MaxAttempts: tt.maxAttempts, Targets: map[string]config.Target{"ops-webhook": {
 				Webhook: h.srv.URL + "/hook", Headers: map[string]string{"X-Team": "ops"},
 				HeadersEnv: map[string]string{"Authorization": "TRACKER_TEST_HOOK_TOKEN"},
 			}}})
 
+			wantTotals := Totals{Delivered: 1}
+			if tt.incident {
+				wantTotals = Totals{Failed: 1}
+			}
+			if got := r.Totals(); got != wantTotals {
+				t.Errorf("Totals() = %+v, want %+v", got, wantTotals)
+			}
 			reqs := h.requests()
 			if len(reqs) != tt.requests {
 				t.Fatalf("%d requests, want %d", len(reqs), tt.requests)

@@ -220,10 +220,12 @@ func (r *Relay) judge(t *target, batch []*item, errs []error) (updates []engine.
 			u.State = engine.ActionDelivered
 			done = append(done, it)
 			r.metrics.delivered(it, t)
+			r.delivered.Add(1)
 		case isPermanent(err) || attempts >= r.opts.MaxAttempts || now.Sub(it.first) >= r.opts.MaxAge:
 			u.State, u.Error = engine.ActionFailed, err.Error()
 			done = append(done, it)
 			r.metrics.failed(it, t)
+			r.failed.Add(1)
 			r.log.Warn("action failed: raising an incident", "action", it.a.ID, "type", it.a.Type, "target", t.name,
 				"attempts", attempts, "err", err)
 		default:
