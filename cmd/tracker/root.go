@@ -43,7 +43,7 @@ Start with 'tracker demo': everything embedded, UI on http://127.0.0.1:8080.`,
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	logger := func(w io.Writer) (*slog.Logger, error) { return newLogger(w, logLevel, logFormat) }
-	root.AddCommand(newDemoCmd(logger), newServeCmd(logger), newValidateCmd(), newDecideCmd(), newVersionCmd())
+	root.AddCommand(newDemoCmd(logger), newServeCmd(logger), newValidateCmd(), newDecideCmd(), newVersionCmd(), newBenchCmd())
 	return root
 }
 
