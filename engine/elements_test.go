@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -125,6 +126,51 @@ func elementScenarios() []scenario {
 				"Audit:completed AuditStart:completed AuditEnd:completed",
 		},
 		{
+			name:  "subscription on another key than the instance's (from a variable)",
+			model: "foreign-key.bpmn",
+			steps: []step{
+				batch([]string{"started", "buffered NO_SUBSCRIPTION"},
+					withVars(msg("Ordered", "A", "a1", 0), `{"shipmentId":"S1"}`), msg("ParcelDelivered", "A", "a2", h)),
+				batch([]string{"correlated"}, msg("ParcelDelivered", "S1", "s1", 2*h)),
+			},
+			key: "A", state: InstanceCompleted,
+			path: "Ordered:completed Delivered:completed End:completed",
+		},
+		{
+			name:  "message on another key buffered before the subscription opens",
+			model: "foreign-key.bpmn",
+			steps: []step{
+				batch([]string{"buffered NO_INSTANCE"}, msg("ParcelDelivered", "S1", "s1", 2*h)),
+				batch([]string{"started"}, withVars(msg("Ordered", "A", "a1", 0), `{"shipmentId":"S1"}`)),
+			},
+			key: "A", state: InstanceCompleted,
+			path: "Ordered:completed Delivered:completed End:completed",
+		},
+		{
+			name:  "deferred choice: the first branch event wins",
+			model: "deferred.bpmn",
+			steps: []step{batch([]string{"started", "correlated", "uncorrelated INSTANCE_ENDED"},
+				msg("ReturnRequested", "R", "r1", 0), msg("ReturnRejected", "R", "r2", h), msg("ReturnReceived", "R", "r3", 2*h))},
+			key: "R", state: InstanceCompleted,
+			path: "Requested:completed Decide:completed Rejected:completed RejectedEnd:completed",
+		},
+		{
+			name:  "deferred choice: other branch through a pass-through task",
+			model: "deferred.bpmn",
+			steps: []step{batch([]string{"started", "correlated"},
+				msg("ReturnRequested", "R", "r1", 0), msg("ReturnReceived", "R", "r3", 2*h))},
+			key: "R", state: InstanceCompleted,
+			path: "Requested:completed Decide:completed Label:completed Received:completed Done:completed",
+		},
+		{
+			name:  "exclusive gateway with evaluable condition takes its branch",
+			model: "deferred.bpmn",
+			steps: []step{batch([]string{"started", "buffered NO_SUBSCRIPTION"},
+				withVars(msg("ReturnRequested", "R", "r1", 0), `{"decision":"approve"}`), msg("ReturnRejected", "R", "r2", h))},
+			key: "R", state: InstanceActive,
+			path: "Requested:completed Decide:completed Label:completed Received:active",
+		},
+		{
 			name:  "strict conformance: a later step buffers and expires instead of skipping",
 			model: "order-strict.bpmn",
 			steps: []step{
@@ -147,5 +193,22 @@ func TestElementScenarios(t *testing.T) {
 func TestElementScenariosReopen(t *testing.T) {
 	for _, sc := range elementScenarios() {
 		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc, true) })
+	}
+}
+
+func TestFeelNames(t *testing.T) {
+	tests := map[string]string{
+		`=decision = "approve"`:                "decision",
+		`=amount >= 1000 and not(vip)`:         "amount vip",
+		`=contains(upper case(country), "X")`:  "country",
+		`=order.total > 10 or order.items = 3`: "order order",
+		`="a and b" = name`:                    "name",
+		`=string length(customer.name) > 3`:    "customer",
+		`=x between 1 and 5`:                   "x",
+	}
+	for src, want := range tests {
+		if got := strings.Join(feelNames(src), " "); got != want {
+			t.Errorf("feelNames(%s) = %q, want %q", src, got, want)
+		}
 	}
 }

@@ -820,6 +820,13 @@ func (r *run) cond(f *models.Flow) (value, ok bool) {
 	if !isEv || f.Deferred {
 		return false, false
 	}
+	if src, isSrc := any(f.Condition).(sourcer); isSrc {
+		for _, name := range feelNames(src.String()) {
+			if _, has := r.in.vars[name]; !has {
+				return false, false // a variable the events never carried: cannot evaluate
+			}
+		}
+	}
 	v, err := ev.Eval(r.in.varsMap())
 	if err != nil {
 		return false, false
@@ -867,4 +874,58 @@ func (r *run) raise(el *models.Element, ei *elemInst) {
 		a.DueAt = &due
 	}
 	r.t.addAction(&a, r.at)
+}
+
+var feelKeywords = map[string]bool{
+	"and": true, "or": true, "not": true, "true": true, "false": true, "null": true,
+	"between": true, "in": true, "instance": true, "of": true, "if": true, "then": true, "else": true,
+}
+
+// feelNames returns the top-level variable names a FEEL expression reads:
+// identifiers outside string literals that are not keywords, not function
+// names (a run of words followed by "(") and not property names after ".".
+func feelNames(src string) []string {
+	src = strings.TrimPrefix(strings.TrimSpace(src), "=")
+	var names, run []string
+	flush := func(next byte) {
+		if next != '(' {
+			for _, w := range run {
+				if !feelKeywords[w] {
+					names = append(names, w)
+				}
+			}
+		}
+		run = run[:0]
+	}
+	for i := 0; i < len(src); {
+		c := src[i]
+		switch {
+		case c == '"':
+			flush(c)
+			for i++; i < len(src) && src[i] != '"'; i++ {
+				if src[i] == '\\' {
+					i++
+				}
+			}
+			i++
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			j := i
+			for j < len(src) && (src[j] == '_' || src[j] >= 'a' && src[j] <= 'z' || src[j] >= 'A' && src[j] <= 'Z' || src[j] >= '0' && src[j] <= '9') {
+				j++
+			}
+			if i > 0 && src[i-1] == '.' {
+				i = j // property of a path
+				continue
+			}
+			run = append(run, src[i:j])
+			i = j
+		case c == ' ' || c == '\t' || c == '\n':
+			i++
+		default:
+			flush(c)
+			i++
+		}
+	}
+	flush(0)
+	return names
 }
