@@ -895,3 +895,18 @@ func (c *Consumer) failWaiting(err error) {
 		}
 	}
 }
+
+// Readiness reports readiness with detail for /readyz: assigned partitions,
+// total lag and the watermark.
+func (c *Consumer) Readiness() (bool, any) {
+	lag := c.Lag()
+	var total int64
+	for _, l := range lag {
+		total += max(l, 0)
+	}
+	detail := map[string]any{"topics": c.Topics(), "partitions": len(lag), "lag": total}
+	if wm := c.Watermark(); !wm.IsZero() {
+		detail["watermark"] = wm.UTC().Format(time.RFC3339)
+	}
+	return c.Ready(), detail
+}

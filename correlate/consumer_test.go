@@ -361,3 +361,56 @@ func TestPartitionCountChange(t *testing.T) {
 		t.Errorf("records came from partitions %v, want 4 partitions", parts)
 	}
 }
+
+// TestForcedRebalance lets a second member join the group while records
+// flow (taking half the partitions and reading nothing), then leave: the
+// consumer gets the partitions back at the engine's positions and every
+// record is applied exactly once.
+func TestForcedRebalance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for two rebalances (seconds)")
+	}
+	_, addr := newCluster(t, kfake.SeedTopics(4, "orders"))
+	produce(t, addr, orderTraffic("orders", 200, 0)...)
+	clk := newClock(exampleStart)
+	eng := openEngine(t, t.TempDir(), clk, nil)
+	rec := newRecorder()
+	r := start(t, Options{Engine: eng, Kafka: kafkaCfg(addr, "g"), Sources: []config.Source{exampleConfigSource("orders")}, Clock: clk.Now, OnApplied: rec.onApplied})
+	waitFor(t, "first records applied", func() bool { return rec.count() == 400 })
+
+	other, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{ID: "g", Brokers: []string{addr}, Topics: []string{"orders"},
+		SessionTimeout: 6 * time.Second, RebalanceTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	gen, err := other.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var taken int
+	for _, as := range gen.Assignments {
+		taken += len(as)
+	}
+	if taken == 0 {
+		t.Fatal("the second member got no partitions")
+	}
+	waitFor(t, "the consumer to hold the other partitions", func() bool { return len(r.c.Lag()) == 4-taken })
+	produce(t, addr, orderTraffic("orders", 200, 200)...)
+	waitFor(t, "records of the consumer's own partitions", func() bool { return rec.count() > 400 })
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "all records applied", func() bool { return rec.count() == 800 })
+	rec.mu.Lock()
+	for p, n := range rec.applied {
+		if n != 1 {
+			t.Errorf("%v applied %d times", p, n)
+		}
+	}
+	rec.mu.Unlock()
+	if n, res := feedMessages(t, eng); n != 800 || res[string(engine.Started)] != 400 || res[string(engine.Correlated)] != 400 {
+		t.Errorf("engine feed: %d messages %v, want 800: 400 started, 400 correlated", n, res)
+	}
+}
