@@ -262,22 +262,22 @@ const (
 
 // Action is one outbox entry: something the tracker must send.
 type Action struct {
-	Seq            uint64
-	ID             string // stable: hash of instance key, element id, timer due time
-	Type           string // task header messageType, else message name, else element id
-	Target         string // task header topic / kafka-topic, or named target
-	ProcessID      string
-	Version        int
-	InstanceKey    int64
-	CorrelationKey string
-	ElementID      string
-	RaisedAt       time.Time
-	DueAt          *time.Time
-	Variables      json.RawMessage
-	Headers        map[string]string
-	Attempts       int
-	State          ActionState
-	LastError      string
+	Seq            uint64            `json:"seq"`
+	ID             string            `json:"actionId"` // stable: hash of instance key, element id, timer due time
+	Type           string            `json:"type"`     // task header messageType, else message name, else element id
+	Target         string            `json:"target"`   // task header topic / kafka-topic, or named target
+	ProcessID      string            `json:"processId"`
+	Version        int               `json:"version"`
+	InstanceKey    int64             `json:"instanceKey"`
+	CorrelationKey string            `json:"correlationKey"`
+	ElementID      string            `json:"elementId"`
+	RaisedAt       time.Time         `json:"raisedAt"`
+	DueAt          *time.Time        `json:"dueAt,omitempty"`
+	Variables      json.RawMessage   `json:"variables"`
+	Headers        map[string]string `json:"headers,omitempty"`
+	Attempts       int               `json:"attempts"`
+	State          ActionState       `json:"state"`
+	LastError      string            `json:"lastError,omitempty"`
 }
 
 // ActionUpdate reports a delivery attempt for [Engine.MarkActions].

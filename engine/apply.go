@@ -273,11 +273,11 @@ func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
 	if m.Position.Topic != "" {
 		b = append(b, `,"topic":`...)
 		b = strconv.AppendQuote(b, m.Position.Topic)
+		b = append(b, `,"partition":`...)
+		b = strconv.AppendInt(b, int64(m.Position.Partition), 10)
+		b = append(b, `,"offset":`...)
+		b = strconv.AppendInt(b, m.Position.Offset, 10)
 	}
-	b = append(b, `,"partition":`...)
-	b = strconv.AppendInt(b, int64(m.Position.Partition), 10)
-	b = append(b, `,"offset":`...)
-	b = strconv.AppendInt(b, m.Position.Offset, 10)
 	if len(m.Variables) > 0 && gjson.ValidBytes(m.Variables) {
 		b = append(b, `,"variables":`...)
 		b = append(b, m.Variables...)

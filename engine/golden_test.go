@@ -1,0 +1,55 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+// TestFeedGolden pins the change feed of the shared example (happy path, an
+// early event, a skipped step and the 14/21-day timers) that history and
+// actions consume. Run with -update to rewrite testdata/*.feed.golden.
+func TestFeedGolden(t *testing.T) {
+	h := newHarness(t, "order-fulfillment.bpmn")
+	hr := time.Hour
+	h.apply(msg("OrderPlaced", "A", "e1", 0), msg("PaymentReceived", "A", "e2", hr), msg("GoodsFetched", "A", "e3", 6*hr),
+		msg("GoodsShipped", "A", "e4", 23*hr), msg("OrderDelivered", "A", "e5", 52*hr))
+	h.apply(msg("PaymentReceived", "B", "b2", hr), msg("OrderPlaced", "B", "b1", 0), msg("GoodsShipped", "B", "b4", 23*hr))
+	h.clock.now = t0.Add(24 * hr)
+	h.tick(t0.Add(24 * hr))
+	h.clock.now = t0.Add(22 * day24)
+	h.tick(t0.Add(22 * day24))
+
+	feed, err := h.e.Feed(0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, c := range feed {
+		var p any
+		if err := json.Unmarshal(c.Payload, &p); err != nil {
+			t.Fatalf("feed entry %d: payload is not JSON: %v: %s", c.Seq, err, c.Payload)
+		}
+		fmt.Fprintf(&b, "%d %s %s inst=%d %s@%d %s %s\n", c.Seq, c.Kind, c.Time.Format(time.RFC3339), c.InstanceKey, c.ProcessID, c.Version, c.ElementID, c.Payload)
+	}
+	file := filepath.Join("testdata", "order-fulfillment.feed.golden")
+	if *update {
+		if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(b.Bytes(), want) {
+		t.Errorf("feed differs from %s (run with -update to accept):\n%s", file, b.String())
+	}
+}
