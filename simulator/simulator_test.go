@@ -249,3 +249,23 @@ func TestProducerResumes(t *testing.T) {
 		}
 	}
 }
+
+func TestParseShares(t *testing.T) {
+	s, err := ParseShares("stall=0.2, noise=0")
+	if err != nil || s.Stall != 0.2 || s.Noise != 0 || s.Malformed != DefaultShares.Malformed {
+		t.Fatalf("ParseShares = %+v, %v", s, err)
+	}
+	if back, err := ParseShares(s.String()); err != nil || back != s {
+		t.Fatalf("round trip %q: %+v %v", s.String(), back, err)
+	}
+	for in, want := range map[string]string{
+		"stal=1":     `anomaly "stal=1": expected name=fraction with name one of backdated, duplicate, malformed, missing, noise, out-of-order, stall, unknown`,
+		"stall=2":    `anomaly stall=2: expected a fraction between 0 and 1`,
+		"noise=lots": `anomaly noise=lots: expected a fraction between 0 and 1`,
+		"malformed":  `anomaly "malformed": expected name=fraction with name one of backdated, duplicate, malformed, missing, noise, out-of-order, stall, unknown`,
+	} {
+		if _, err := ParseShares(in); err == nil || err.Error() != want {
+			t.Errorf("ParseShares(%q) = %v, want %s", in, err, want)
+		}
+	}
+}

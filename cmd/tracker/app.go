@@ -39,6 +39,8 @@ type demoOptions struct {
 	KafkaAddr string
 	Rate      float64
 	Seed      uint64
+	Anomalies string
+	Shares    simulator.Shares
 }
 
 // app is the whole tracker in one process: every component, wired in
@@ -217,7 +219,7 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	// 6. Simulator (demo only).
 	if d := opts.Demo; d != nil && d.Rate > 0 {
 		a.sim, err = simulator.NewProducer(simulator.ProducerOptions{
-			Brokers: cfg.Kafka.Brokers, Gen: simulator.Options{Seed: d.Seed, Rate: d.Rate}, Logger: a.log,
+			Brokers: cfg.Kafka.Brokers, Gen: simulator.Options{Seed: d.Seed, Rate: d.Rate, Shares: &d.Shares}, Logger: a.log,
 			StateFile: filepath.Join(cfg.DataDir, fmt.Sprintf("simulator-seed-%d.json", d.Seed)),
 		})
 		if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -32,6 +33,9 @@ A restarted demo keeps its topics, offsets and state. Ctrl-C stops it gracefully
 			if err != nil {
 				return err
 			}
+			if d.Shares, err = simulator.ParseShares(d.Anomalies); err != nil {
+				return fmt.Errorf("--anomalies: %w", err)
+			}
 			cfg.Kafka.Brokers = []string{d.KafkaAddr}
 			demoSources(cfg)
 			return runApp(cmd.Context(), cfg, appOptions{Logger: log, Out: cmd.OutOrStdout(), Demo: d})
@@ -43,6 +47,8 @@ A restarted demo keeps its topics, offsets and state. Ctrl-C stops it gracefully
 	f.StringVar(&cfg.DataDir, "data-dir", config.DefaultDataDir, "directory for broker data, engine state and history")
 	f.Float64Var(&d.Rate, "rate", 50, "simulator events per second (0 = no simulator)")
 	f.Uint64Var(&d.Seed, "seed", 1, "simulator seed: the same seed produces the same traffic")
+	f.StringVar(&d.Anomalies, "anomalies", simulator.DefaultShares.String(),
+		"simulator anomaly shares, name=fraction,... (order shares: stall, missing, out-of-order, backdated; event shares: duplicate, unknown, malformed, noise)")
 	return cmd
 }
 
