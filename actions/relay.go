@@ -319,7 +319,11 @@ func (r *Relay) Run(ctx context.Context) error {
 		ts := r.targets
 		r.targets = map[string]*target{}
 		r.running = false
+		tr, own := r.transport.(*kafka.Transport)
 		r.mu.Unlock()
+		if own && r.opts.Transport == nil {
+			defer tr.CloseIdleConnections()
+		}
 		for _, t := range ts {
 			if err := t.sender.close(); err != nil {
 				r.log.Warn("close target", "target", t.name, "err", err)

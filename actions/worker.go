@@ -25,12 +25,11 @@ type target struct {
 	sender sender
 	wake   chan struct{}
 
-	mu       sync.Mutex
-	queue    []*item // in outbox order
-	fails    int     // consecutive failed attempts
-	lastErr  string
-	retryAt  time.Time
-	inFlight int
+	mu      sync.Mutex
+	queue   []*item // in outbox order
+	fails   int     // consecutive failed attempts
+	lastErr string
+	retryAt time.Time
 }
 
 // sender delivers a batch and returns one error per item (nil = delivered).
@@ -152,7 +151,6 @@ func (r *Relay) work(ctx context.Context, t *target) (err error) {
 		t.mu.Lock()
 		n := min(len(t.queue), max)
 		batch := append([]*item(nil), t.queue[:n]...)
-		t.inFlight = n
 		t.mu.Unlock()
 		if n == 0 {
 			select {
@@ -170,7 +168,22 @@ func (r *Relay) work(ctx context.Context, t *target) (err error) {
 		}
 		errs := t.sender.send(wctx, batch)
 		if wctx.Err() != nil {
-			return nil // not marked: the actions go out again after the next start
+			// Stopping: record what was acknowledged all the same (fewer
+			// duplicates); the rest goes out again after the next start.
+			var updates []engine.ActionUpdate
+			var done []*item
+			for i, it := range batch {
+				if errs[i] == nil {
+					updates = append(updates, engine.ActionUpdate{Seq: it.a.Seq, State: engine.ActionDelivered, At: r.clock()})
+					done = append(done, it)
+					r.metrics.delivered(it, t)
+					r.delivered.Add(1)
+				}
+			}
+			if len(updates) > 0 {
+				marks <- markJob{updates: updates, done: done, n: len(done)}
+			}
+			return nil
 		}
 		if r.afterSend != nil {
 			r.afterSend(batch, errs)
@@ -187,7 +200,7 @@ func (r *Relay) work(ctx context.Context, t *target) (err error) {
 				keep = append(keep, it)
 			}
 		}
-		t.queue, t.inFlight = keep, 0
+		t.queue = keep
 		if retry != nil {
 			t.fails++
 			backoff = r.opts.Backoff(t.fails)
