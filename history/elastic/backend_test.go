@@ -218,3 +218,19 @@ func TestBasicAuth(t *testing.T) {
 		t.Fatalf("Checkpoint = %d, %v; want 0 (not found)", cp, err)
 	}
 }
+
+func TestSniffAndHealthcheck(t *testing.T) {
+	// With both on, the client pings the URL, asks the cluster for its HTTP
+	// nodes, pings the node it learned and only then sends requests.
+	f := newFakeES(t, "sniff-healthcheck").start()
+	o := fakeOptions(f)
+	o.Sniff, o.Healthcheck = true, true
+	b, err := open(context.Background(), o, false)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer b.Close()
+	if cp, err := b.Checkpoint(context.Background()); err != nil || cp != 0 {
+		t.Fatalf("Checkpoint = %d, %v; want 0", cp, err)
+	}
+}

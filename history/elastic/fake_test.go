@@ -137,7 +137,9 @@ func (f *fakeES) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(ex.status)
 	if r.Method != http.MethodHead {
-		io.WriteString(w, ex.response)
+		// {{addr}} stands for the fake's own host:port (sniffing answers
+		// with the address a node publishes).
+		io.WriteString(w, strings.ReplaceAll(ex.response, "{{addr}}", r.Host))
 	}
 }
 
