@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/tracker-dev/tracker/history"
@@ -92,89 +94,173 @@ func (w *writer) apply(b *history.Batch) error {
 	return nil
 }
 
+// rowsPerStatement bounds multi-row statements (SQLite allows 32,766
+// parameters per statement).
+const rowsPerStatement = 200
+
+// insertRows runs head + "VALUES (?, ...), (?, ...)" + tail for rows of
+// cols values each, in chunks: one statement per chunk instead of one per
+// row is what makes ingest fast.
+func (w *writer) insertRows(head string, cols int, tail string, rows []any) error {
+	n := len(rows) / cols
+	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
+	for start := 0; start < n; start += rowsPerStatement {
+		end := min(n, start+rowsPerStatement)
+		var q strings.Builder
+		q.WriteString(head)
+		q.WriteString(" VALUES ")
+		for i := start; i < end; i++ {
+			if i > start {
+				q.WriteString(", ")
+			}
+			q.WriteString(one)
+		}
+		q.WriteString(" ")
+		q.WriteString(tail)
+		if _, err := w.tx.ExecContext(w.ctx, q.String(), rows[start*cols:end*cols]...); err != nil {
+			return fmt.Errorf("%s: %w", firstLine(head), err)
+		}
+	}
+	return nil
+}
+
+// lookup runs query (which has one "%s" for an IN list) for the keys in
+// chunks and calls scan for each row.
+func lookup[K any](w *writer, query string, keys []K, scan func(*sql.Rows) error) error {
+	for start := 0; start < len(keys); start += 500 {
+		end := min(len(keys), start+500)
+		args := make([]any, 0, end-start)
+		for _, k := range keys[start:end] {
+			args = append(args, k)
+		}
+		in := strings.Repeat("?, ", end-start-1) + "?"
+		rows, err := w.tx.QueryContext(w.ctx, fmt.Sprintf(query, in), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func deleteIn(w *writer, table string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return lookup(w, "DELETE FROM "+table+" WHERE rowid IN (%s)", ids, func(*sql.Rows) error { return nil })
+}
+
 func (w *writer) instances(docs []history.Instance) error {
-	up, err := w.prepare(`INSERT INTO instances (key, process_id, version, correlation_key, state, started_at, ended_at, doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET process_id = excluded.process_id, version = excluded.version,
-			correlation_key = excluded.correlation_key, state = excluded.state, started_at = excluded.started_at,
-			ended_at = excluded.ended_at, doc = excluded.doc`)
-	if err != nil {
-		return err
+	// The searchable text is re-indexed only for new instances and when it
+	// changed (text_hash), not on every state change.
+	keys := make([]int64, len(docs))
+	for i := range docs {
+		keys[i] = docs[i].Key
 	}
-	defer up.Close()
-	del, err := w.prepare(`DELETE FROM instances_fts WHERE rowid = ?`)
-	if err != nil {
+	hashes := make(map[int64]int64, len(docs))
+	if err := lookup(w, "SELECT key, text_hash FROM instances WHERE key IN (%s)", keys, func(r *sql.Rows) error {
+		var k, h int64
+		err := r.Scan(&k, &h)
+		hashes[k] = h
 		return err
+	}); err != nil {
+		return fmt.Errorf("read instances: %w", err)
 	}
-	defer del.Close()
-	ins, err := w.prepare(`INSERT INTO instances_fts (rowid, body) VALUES (?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
+	rows := make([]any, 0, 9*len(docs))
+	var fts []any
+	var stale []int64
 	for i := range docs {
 		d := &docs[i]
 		doc, err := json.Marshal(d)
 		if err != nil {
 			return fmt.Errorf("encode instance %d: %w", d.Key, err)
 		}
-		if _, err := up.ExecContext(w.ctx, d.Key, d.ProcessID, d.Version, d.CorrelationKey, d.State, ns(d.StartedAt), nullNS(d.EndedAt), doc); err != nil {
-			return fmt.Errorf("write instance %d: %w", d.Key, err)
-		}
 		body := w.txt.instance(d)
-		if _, err := del.ExecContext(w.ctx, d.Key); err != nil {
-			return fmt.Errorf("index instance %d: %w", d.Key, err)
+		h := textHash(body)
+		rows = append(rows, d.Key, d.ProcessID, d.Version, d.CorrelationKey, d.State, ns(d.StartedAt), nullNS(d.EndedAt), h, doc)
+		old, exists := hashes[d.Key]
+		if exists && old == h {
+			continue
 		}
-		if _, err := ins.ExecContext(w.ctx, d.Key, body); err != nil {
-			return fmt.Errorf("index instance %d: %w", d.Key, err)
+		if exists {
+			stale = append(stale, d.Key)
 		}
+		fts = append(fts, d.Key, body)
+	}
+	if err := w.insertRows(`INSERT INTO instances (key, process_id, version, correlation_key, state, started_at, ended_at, text_hash, doc)`, 9,
+		`ON CONFLICT (key) DO UPDATE SET process_id = excluded.process_id, version = excluded.version,
+			correlation_key = excluded.correlation_key, state = excluded.state, started_at = excluded.started_at,
+			ended_at = excluded.ended_at, text_hash = excluded.text_hash, doc = excluded.doc`, rows); err != nil {
+		return fmt.Errorf("write instances: %w", err)
+	}
+	if err := deleteIn(w, "instances_fts", stale); err != nil {
+		return fmt.Errorf("index instances: %w", err)
+	}
+	if err := w.insertRows(`INSERT INTO instances_fts (rowid, body)`, 2, "", fts); err != nil {
+		return fmt.Errorf("index instances: %w", err)
 	}
 	return nil
 }
 
+// textHash is a 64-bit FNV-1a of the searchable text.
+func textHash(s string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return int64(h.Sum64())
+}
+
 func (w *writer) elements(docs []history.ElementInstance) error {
-	prev, err := w.prepare(`SELECT state FROM elements WHERE key = ?`)
-	if err != nil {
-		return err
+	// A finished element instance is counted in the statistics once: only
+	// when it was not finished before (re-applying a batch changes nothing).
+	var finals []int64
+	for i := range docs {
+		if docs[i].State != history.ElementActive {
+			finals = append(finals, docs[i].Key)
+		}
 	}
-	defer prev.Close()
-	up, err := w.prepare(`INSERT INTO elements (key, instance_key, process_id, version, element_id, state, started_at, doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET instance_key = excluded.instance_key, process_id = excluded.process_id,
-			version = excluded.version, element_id = excluded.element_id, state = excluded.state,
-			started_at = excluded.started_at, doc = excluded.doc`)
-	if err != nil {
+	prev := map[int64]string{}
+	if err := lookup(w, "SELECT key, state FROM elements WHERE key IN (%s)", finals, func(r *sql.Rows) error {
+		var k int64
+		var st string
+		err := r.Scan(&k, &st)
+		prev[k] = st
 		return err
+	}); err != nil {
+		return fmt.Errorf("read element instances: %w", err)
 	}
-	defer up.Close()
 	hours := map[hourKey]*hourAgg{}
+	rows := make([]any, 0, 8*len(docs))
 	for i := range docs {
 		d := &docs[i]
-		if d.State != history.ElementActive {
-			// Count a finished element instance once: only when it was not
-			// finished before (re-applying a batch changes nothing).
-			var old string
-			err := prev.QueryRowContext(w.ctx, d.Key).Scan(&old)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("read element instance %d: %w", d.Key, err)
+		if old := prev[d.Key]; d.State != history.ElementActive && (old == "" || old == history.ElementActive) {
+			hk := hourKey{pid: d.ProcessID, el: d.ElementID, hour: hourOf(d.StartedAt), ver: d.Version}
+			a := hours[hk]
+			if a == nil {
+				a = &hourAgg{}
+				hours[hk] = a
 			}
-			if old == "" || old == history.ElementActive {
-				hk := hourKey{pid: d.ProcessID, el: d.ElementID, hour: hourOf(d.StartedAt), ver: d.Version}
-				a := hours[hk]
-				if a == nil {
-					a = &hourAgg{}
-					hours[hk] = a
-				}
-				a.add(d)
-			}
+			a.add(d)
 		}
 		doc, err := json.Marshal(d)
 		if err != nil {
 			return fmt.Errorf("encode element instance %d: %w", d.Key, err)
 		}
-		if _, err := up.ExecContext(w.ctx, d.Key, d.InstanceKey, d.ProcessID, d.Version, d.ElementID, d.State, ns(d.StartedAt), doc); err != nil {
-			return fmt.Errorf("write element instance %d: %w", d.Key, err)
-		}
+		rows = append(rows, d.Key, d.InstanceKey, d.ProcessID, d.Version, d.ElementID, d.State, ns(d.StartedAt), doc)
+	}
+	if err := w.insertRows(`INSERT INTO elements (key, instance_key, process_id, version, element_id, state, started_at, doc)`, 8,
+		`ON CONFLICT (key) DO UPDATE SET instance_key = excluded.instance_key, process_id = excluded.process_id,
+			version = excluded.version, element_id = excluded.element_id, state = excluded.state,
+			started_at = excluded.started_at, doc = excluded.doc`, rows); err != nil {
+		return fmt.Errorf("write element instances: %w", err)
 	}
 	return w.addHours(hours)
 }
@@ -222,86 +308,97 @@ func (w *writer) addHours(hours map[hourKey]*hourAgg) error {
 }
 
 func (w *writer) events(docs []history.Event) error {
-	up, err := w.prepare(`INSERT INTO events (id, event_time, outcome, reason, message_name, correlation_key, instance_key, doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET event_time = excluded.event_time, outcome = excluded.outcome,
-			reason = excluded.reason, message_name = excluded.message_name, correlation_key = excluded.correlation_key,
-			instance_key = excluded.instance_key, doc = excluded.doc
-		RETURNING rowid`)
-	if err != nil {
-		return err
+	// New events get rowids assigned here (the writer holds the write lock),
+	// so their text goes into the FTS table in the same multi-row fashion; a
+	// replaced event keeps its rowid and is re-indexed.
+	ids := make([]string, len(docs))
+	for i := range docs {
+		ids[i] = docs[i].ID
 	}
-	defer up.Close()
-	del, err := w.prepare(`DELETE FROM events_fts WHERE rowid = ?`)
-	if err != nil {
+	existing := map[string]int64{}
+	if err := lookup(w, "SELECT id, rowid FROM events WHERE id IN (%s)", ids, func(r *sql.Rows) error {
+		var id string
+		var rowid int64
+		err := r.Scan(&id, &rowid)
+		existing[id] = rowid
 		return err
+	}); err != nil {
+		return fmt.Errorf("read events: %w", err)
 	}
-	defer del.Close()
-	ins, err := w.prepare(`INSERT INTO events_fts (rowid, body) VALUES (?, ?)`)
-	if err != nil {
-		return err
+	var next int64
+	if err := w.tx.QueryRowContext(w.ctx, `SELECT coalesce(max(rowid), 0) FROM events`).Scan(&next); err != nil {
+		return fmt.Errorf("read events: %w", err)
 	}
-	defer ins.Close()
+	var fresh, replaced, fts []any
+	var stale []int64
 	for i := range docs {
 		d := &docs[i]
 		doc, err := json.Marshal(d)
 		if err != nil {
 			return fmt.Errorf("encode event %q: %w", d.ID, err)
 		}
-		var rowid int64
-		if err := up.QueryRowContext(w.ctx, d.ID, ns(d.EventTime), d.Outcome, d.Reason, d.MessageName, d.CorrelationKey, d.InstanceKey, doc).Scan(&rowid); err != nil {
-			return fmt.Errorf("write event %q: %w", d.ID, err)
+		rowid, ok := existing[d.ID]
+		if ok {
+			replaced = append(replaced, d.ID, ns(d.EventTime), d.Outcome, d.Reason, d.MessageName, d.CorrelationKey, d.InstanceKey, doc)
+			stale = append(stale, rowid)
+		} else {
+			next++
+			rowid = next
+			fresh = append(fresh, rowid, d.ID, ns(d.EventTime), d.Outcome, d.Reason, d.MessageName, d.CorrelationKey, d.InstanceKey, doc)
 		}
-		if _, err := del.ExecContext(w.ctx, rowid); err != nil {
-			return fmt.Errorf("index event %q: %w", d.ID, err)
-		}
-		if _, err := ins.ExecContext(w.ctx, rowid, w.txt.event(d)); err != nil {
-			return fmt.Errorf("index event %q: %w", d.ID, err)
-		}
+		fts = append(fts, rowid, w.txt.event(d))
+	}
+	if err := w.insertRows(`INSERT INTO events (rowid, id, event_time, outcome, reason, message_name, correlation_key, instance_key, doc)`, 9, "", fresh); err != nil {
+		return fmt.Errorf("write events: %w", err)
+	}
+	if err := w.insertRows(`INSERT INTO events (id, event_time, outcome, reason, message_name, correlation_key, instance_key, doc)`, 8,
+		`ON CONFLICT (id) DO UPDATE SET event_time = excluded.event_time, outcome = excluded.outcome,
+			reason = excluded.reason, message_name = excluded.message_name, correlation_key = excluded.correlation_key,
+			instance_key = excluded.instance_key, doc = excluded.doc`, replaced); err != nil {
+		return fmt.Errorf("write events: %w", err)
+	}
+	if err := deleteIn(w, "events_fts", stale); err != nil {
+		return fmt.Errorf("index events: %w", err)
+	}
+	if err := w.insertRows(`INSERT INTO events_fts (rowid, body)`, 2, "", fts); err != nil {
+		return fmt.Errorf("index events: %w", err)
 	}
 	return nil
 }
 
 func (w *writer) incidents(docs []history.Incident) error {
-	up, err := w.prepare(`INSERT INTO incidents (id, state, reason, instance_key, process_id, version, element_id, created_at, doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET state = excluded.state, reason = excluded.reason, instance_key = excluded.instance_key,
-			process_id = excluded.process_id, version = excluded.version, element_id = excluded.element_id,
-			created_at = excluded.created_at, doc = excluded.doc`)
-	if err != nil {
-		return err
-	}
-	defer up.Close()
+	rows := make([]any, 0, 9*len(docs))
 	for i := range docs {
 		d := &docs[i]
 		doc, err := json.Marshal(d)
 		if err != nil {
 			return fmt.Errorf("encode incident %q: %w", d.ID, err)
 		}
-		if _, err := up.ExecContext(w.ctx, d.ID, d.State, d.Reason, d.InstanceKey, d.ProcessID, d.Version, d.ElementID, ns(d.CreatedAt), doc); err != nil {
-			return fmt.Errorf("write incident %q: %w", d.ID, err)
-		}
+		rows = append(rows, d.ID, d.State, d.Reason, d.InstanceKey, d.ProcessID, d.Version, d.ElementID, ns(d.CreatedAt), doc)
+	}
+	if err := w.insertRows(`INSERT INTO incidents (id, state, reason, instance_key, process_id, version, element_id, created_at, doc)`, 9,
+		`ON CONFLICT (id) DO UPDATE SET state = excluded.state, reason = excluded.reason, instance_key = excluded.instance_key,
+			process_id = excluded.process_id, version = excluded.version, element_id = excluded.element_id,
+			created_at = excluded.created_at, doc = excluded.doc`, rows); err != nil {
+		return fmt.Errorf("write incidents: %w", err)
 	}
 	return nil
 }
 
 func (w *writer) actions(docs []history.Action) error {
-	up, err := w.prepare(`INSERT INTO actions (id, instance_key, state, raised_at, doc) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET instance_key = excluded.instance_key, state = excluded.state,
-			raised_at = excluded.raised_at, doc = excluded.doc`)
-	if err != nil {
-		return err
-	}
-	defer up.Close()
+	rows := make([]any, 0, 5*len(docs))
 	for i := range docs {
 		d := &docs[i]
 		doc, err := json.Marshal(d)
 		if err != nil {
 			return fmt.Errorf("encode action %q: %w", d.ID, err)
 		}
-		if _, err := up.ExecContext(w.ctx, d.ID, d.InstanceKey, d.State, ns(d.RaisedAt), doc); err != nil {
-			return fmt.Errorf("write action %q: %w", d.ID, err)
-		}
+		rows = append(rows, d.ID, d.InstanceKey, d.State, ns(d.RaisedAt), doc)
+	}
+	if err := w.insertRows(`INSERT INTO actions (id, instance_key, state, raised_at, doc)`, 5,
+		`ON CONFLICT (id) DO UPDATE SET instance_key = excluded.instance_key, state = excluded.state,
+			raised_at = excluded.raised_at, doc = excluded.doc`, rows); err != nil {
+		return fmt.Errorf("write actions: %w", err)
 	}
 	return nil
 }

@@ -220,9 +220,13 @@ func (s *Store) Events(ctx context.Context, q history.EventQuery) (history.Page[
 	if q.Outcome != "" {
 		w.add("outcome = ?", q.Outcome)
 	}
+	if (q.Outcome != "" && q.Outcome != "started" && q.Outcome != "correlated") || q.Reason != "" {
+		// Only rare outcomes carry a reason; this exact term lets SQLite use
+		// the partial index events_rare.
+		w.add("outcome NOT IN ('started', 'correlated')")
+	}
 	if q.Reason != "" {
 		w.add("reason = ?", q.Reason)
-		w.add("reason != ''")
 	}
 	if q.MessageName != "" {
 		w.add("message_name = ?", q.MessageName)
@@ -232,6 +236,7 @@ func (s *Store) Events(ctx context.Context, q history.EventQuery) (history.Page[
 	}
 	if q.InstanceKey != 0 {
 		w.add("instance_key = ?", q.InstanceKey)
+		w.add("instance_key != 0") // for the partial index events_instance
 	}
 	if !q.From.IsZero() {
 		w.add("event_time >= ?", q.From.UnixNano())

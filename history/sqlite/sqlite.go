@@ -188,6 +188,7 @@ var schema = []string{
 		state TEXT NOT NULL,
 		started_at INTEGER NOT NULL,
 		ended_at INTEGER,
+		text_hash INTEGER NOT NULL,
 		doc BLOB NOT NULL)`,
 	`CREATE INDEX instances_started ON instances (started_at, key)`,
 	`CREATE INDEX instances_process ON instances (process_id, version, started_at, key)`,
@@ -233,12 +234,13 @@ var schema = []string{
 		correlation_key TEXT NOT NULL,
 		instance_key INTEGER NOT NULL,
 		doc BLOB NOT NULL)`,
+	// Few indexes keep ingest fast: most events start or correlate, so
+	// filters on those outcomes and on message names walk events_time; the
+	// rare outcomes (uncorrelated, buffered, duplicate) have their own index.
 	`CREATE INDEX events_time ON events (event_time, id)`,
-	`CREATE INDEX events_outcome ON events (outcome, event_time, id)`,
 	`CREATE INDEX events_ck ON events (correlation_key, event_time, id)`,
-	`CREATE INDEX events_instance ON events (instance_key, event_time, id)`,
-	`CREATE INDEX events_name ON events (message_name, event_time, id)`,
-	`CREATE INDEX events_reason ON events (reason, event_time, id) WHERE reason != ''`,
+	`CREATE INDEX events_instance ON events (instance_key, event_time, id) WHERE instance_key != 0`,
+	`CREATE INDEX events_rare ON events (outcome, event_time, id) WHERE outcome NOT IN ('started', 'correlated')`,
 	`CREATE VIRTUAL TABLE events_fts USING fts5 (body, content='', contentless_delete=1)`,
 
 	`CREATE TABLE incidents (

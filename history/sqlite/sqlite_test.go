@@ -8,7 +8,7 @@ import (
 	"github.com/tracker-dev/tracker/history/sqlite"
 )
 
-func openTemp(t *testing.T) *sqlite.Store {
+func openTemp(t testing.TB) *sqlite.Store {
 	t.Helper()
 	s, err := sqlite.Open(sqlite.Options{Dir: t.TempDir()})
 	if err != nil {

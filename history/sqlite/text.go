@@ -1,12 +1,13 @@
 package sqlite
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/tracker-dev/tracker/history"
 )
@@ -48,33 +49,45 @@ func (t *textBuilder) event(d *history.Event) string {
 
 // json appends the keys and scalar values of a JSON document.
 func (t *textBuilder) json(raw json.RawMessage) {
-	if len(raw) == 0 {
+	if len(raw) == 0 || !gjson.ValidBytes(raw) {
 		return
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return // end or malformed: keep what we have
-		}
-		switch v := tok.(type) {
-		case string:
-			t.word(v)
-		case json.Number:
-			t.word(v.String())
-		case bool:
-			t.word(strconv.FormatBool(v))
-		}
+	t.value(gjson.ParseBytes(raw))
+}
+
+func (t *textBuilder) value(v gjson.Result) {
+	switch v.Type {
+	case gjson.String:
+		t.word(v.Str)
+	case gjson.Number:
+		t.word(v.Raw)
+	case gjson.True, gjson.False:
+		t.word(v.Raw)
+	case gjson.JSON:
+		obj := v.IsObject()
+		v.ForEach(func(k, e gjson.Result) bool {
+			if obj {
+				t.word(k.Str)
+			}
+			t.value(e)
+			return true
+		})
 	}
 }
 
 // ftsQuery turns user input into an FTS5 query: every whitespace-separated
 // term must match (as a phrase of its words, so "ORD-4711" finds the words
 // "ord" followed by "4711"); a trailing * makes a term a prefix. Terms without
-// letters or digits are dropped; if none remain, the query is invalid.
+// letters or digits are dropped, control characters separate terms; if none remain, the query is invalid.
 func ftsQuery(q string) (string, error) {
 	var parts []string
+	// Control characters (NUL ends an FTS5 string early) separate terms.
+	q = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, q)
 	for _, term := range strings.Fields(q) {
 		prefix := strings.HasSuffix(term, "*")
 		term = strings.TrimRight(term, "*")

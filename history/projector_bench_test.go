@@ -1,0 +1,105 @@
+package history_test
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tracker-dev/tracker/engine"
+	"github.com/tracker-dev/tracker/history"
+)
+
+// synthFeed is an endless change feed shaped like the engine's for a
+// four-step process: ten changes per order; even orders complete.
+type synthFeed struct{ notify chan struct{} }
+
+func (f *synthFeed) FeedNotify() <-chan struct{} { return f.notify }
+
+func (f *synthFeed) Feed(from uint64, max int) ([]engine.Change, error) {
+	out := make([]engine.Change, 0, max)
+	for s := from; len(out) < max; s++ {
+		out = append(out, synthChange(s))
+	}
+	return out, nil
+}
+
+func synthChange(seq uint64) engine.Change {
+	i := int64((seq - 1) / 10)
+	step := (seq - 1) % 10
+	at := t0.Add(time.Duration(i) * time.Second).Add(time.Duration(step) * time.Minute)
+	c := engine.Change{Seq: seq, Time: at, WallTime: at, InstanceKey: i*10 + 1, ProcessID: "order", Version: 1}
+	ck := fmt.Sprintf("ORD-%d", i)
+	el := func(kind engine.ChangeKind, id string, k int64) {
+		c.Kind, c.ElementID = kind, id
+		c.Payload = fmt.Appendf(nil, `{"elementKey":%d,"scopeKey":0,"kind":"intermediateCatchEvent"}`, i*10+k)
+	}
+	msg := func(name, outcome string, n int) {
+		c.Kind = engine.ChangeMessage
+		c.Payload = fmt.Appendf(nil, `{"messageId":"m-%d-%d","name":%q,"correlationKey":%q,"source":"orders","outcome":%q,"eventTime":%q,"topic":"orders","partition":%d,"offset":%d,"variables":{"orderId":%q,"amount":%d,"note":"synthetic order %d"}}`,
+			i, n, name, ck, outcome, at.Format(time.RFC3339Nano), i%8, i, ck, i%1000, i)
+	}
+	switch step {
+	case 0:
+		c.Kind, c.ElementID = engine.ChangeInstanceStarted, "Start"
+		c.Payload = fmt.Appendf(nil, `{"correlationKey":%q}`, ck)
+	case 1:
+		el(engine.ChangeElementStarted, "Start", 2)
+	case 2:
+		el(engine.ChangeElementCompleted, "Start", 2)
+	case 3:
+		el(engine.ChangeElementStarted, "Paid", 3)
+	case 4:
+		c.Kind = engine.ChangeVariables
+		c.Payload = fmt.Appendf(nil, `{"orderId":%q,"customer":"c-%d"}`, ck, i%97)
+	case 5:
+		msg("OrderPlaced", "started", 0)
+	case 6:
+		el(engine.ChangeElementCompleted, "Paid", 3)
+	case 7:
+		el(engine.ChangeElementStarted, "Shipped", 4)
+	case 8:
+		msg("PaymentReceived", "correlated", 1)
+	case 9:
+		if i%2 == 0 {
+			el(engine.ChangeElementCompleted, "Shipped", 4)
+		} else {
+			c.Kind = engine.ChangeVariables
+			c.Payload = []byte(`{"late":true}`)
+		}
+	}
+	return c
+}
+
+// BenchmarkProjectorIngest measures projecting feed changes into the
+// embedded backend (decode, fold into documents, one SQLite transaction per
+// batch of 2,000 changes, FTS included).
+func BenchmarkProjectorIngest(b *testing.B) {
+	store := openStore(b, b.TempDir())
+	defer store.Close()
+	p := newProjector(b, &synthFeed{notify: make(chan struct{})}, store, history.ProjectorOptions{BatchSize: 2000})
+	ctx := context.Background()
+	b.ReportAllocs()
+	var changes int
+	start, cpu0 := time.Now(), cpuTime()
+	for b.Loop() {
+		n, err := p.Step(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		changes += n
+	}
+	b.ReportMetric(float64(changes)/time.Since(start).Seconds(), "changes/s")
+	b.ReportMetric(float64(changes)/(cpuTime()-cpu0).Seconds(), "changes/cpu-s")
+}
+
+// cpuTime is the CPU time (user + system) of this process so far: on a
+// shared machine changes per CPU-second is steadier than per wall second.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
