@@ -86,18 +86,22 @@ func (s *Store) Step(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("project incidents: %w", err)
 	}
 	defer tx.Rollback()
+	b := &batch{tx: tx, byMsg: map[string]*Incident{}}
 	for i := range changes {
 		c := &changes[i]
 		var err error
 		switch c.Kind {
 		case engine.ChangeIncident:
-			err = s.projectIncident(ctx, tx, c)
+			err = s.projectIncident(ctx, b, c)
 		case engine.ChangeMessage:
-			err = s.projectMessage(ctx, tx, c, changes[:i])
+			err = s.projectMessage(ctx, b, c, changes[:i])
 		}
 		if err != nil {
 			return 0, fmt.Errorf("project feed change %d (%s): %w", c.Seq, c.Kind, err)
 		}
+	}
+	if err := b.flush(ctx); err != nil {
+		return 0, fmt.Errorf("project incidents: %w", err)
 	}
 	last := changes[len(changes)-1].Seq
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (name, value) VALUES ('checkpoint', ?)
@@ -155,6 +159,48 @@ type messagePayload struct {
 	Detail         string           `json:"detail"`
 }
 
+// batch collects the incidents opened by one Step: the engine writes an
+// incident just before the message change that completes it, so both are
+// usually in one batch and the incident is inserted once, complete.
+type batch struct {
+	tx    *sql.Tx
+	order []*Incident
+	byMsg map[string]*Incident // by message id
+}
+
+func (b *batch) add(inc *Incident) {
+	b.order = append(b.order, inc)
+	if inc.MessageID != "" {
+		b.byMsg[inc.MessageID] = inc
+	}
+}
+
+// byMessage finds the latest incident of a message id, in the batch or stored.
+func (b *batch) byMessage(ctx context.Context, id string) (inc *Incident, stored bool, err error) {
+	if inc := b.byMsg[id]; inc != nil {
+		return inc, false, nil
+	}
+	inc, err = getDoc(ctx, b.tx, `message_id = ? ORDER BY seq DESC LIMIT 1`, id)
+	return inc, inc != nil, err
+}
+
+func (b *batch) flush(ctx context.Context) error {
+	if len(b.order) == 0 {
+		return nil
+	}
+	stmt, err := b.tx.PrepareContext(ctx, insertSQL)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, inc := range b.order {
+		if _, err := insertWith(ctx, stmt, inc); err != nil {
+			return fmt.Errorf("store incident %s: %w", inc.ID, err)
+		}
+	}
+	return nil
+}
+
 type retryRow struct {
 	incidentID string
 	attempt    int
@@ -173,7 +219,7 @@ func lookupRetry(ctx context.Context, tx *sql.Tx, msgID string) (*retryRow, erro
 	return &r, nil
 }
 
-func (s *Store) projectIncident(ctx context.Context, tx *sql.Tx, c *engine.Change) error {
+func (s *Store) projectIncident(ctx context.Context, b *batch, c *engine.Change) error {
 	var p incidentPayload
 	if err := json.Unmarshal(c.Payload, &p); err != nil {
 		return fmt.Errorf("decode incident payload: %w", err)
@@ -182,7 +228,7 @@ func (s *Store) projectIncident(ctx context.Context, tx *sql.Tx, c *engine.Chang
 		return errors.New("incident payload without incidentId")
 	}
 	if p.MessageID != "" && isRetryID(p.MessageID) {
-		r, err := lookupRetry(ctx, tx, p.MessageID)
+		r, err := lookupRetry(ctx, b.tx, p.MessageID)
 		if err != nil {
 			return err
 		}
@@ -215,13 +261,11 @@ func (s *Store) projectIncident(ctx context.Context, tx *sql.Tx, c *engine.Chang
 		inc.Severity = "medium"
 	}
 	inc.History = []Entry{{At: inc.OpenedAt, Action: ActionOpened, Actor: ActorTracker, Reason: inc.Reason, Decision: inc.Decision, RuleID: inc.RuleID, Comment: inc.Note}}
-	if _, err := insert(ctx, tx, inc); err != nil {
-		return fmt.Errorf("store incident %s: %w", inc.ID, err)
-	}
+	b.add(inc)
 	return nil
 }
 
-func (s *Store) projectMessage(ctx context.Context, tx *sql.Tx, c *engine.Change, before []engine.Change) error {
+func (s *Store) projectMessage(ctx context.Context, b *batch, c *engine.Change, before []engine.Change) error {
 	// Only uncorrelated messages and retries matter; skip the rest unparsed.
 	if !isRetryID(string(c.Payload)) && !strings.Contains(string(c.Payload), `"outcome":"uncorrelated"`) {
 		return nil
@@ -231,18 +275,18 @@ func (s *Store) projectMessage(ctx context.Context, tx *sql.Tx, c *engine.Change
 		return fmt.Errorf("decode message payload: %w", err)
 	}
 	if isRetryID(p.MessageID) {
-		r, err := lookupRetry(ctx, tx, p.MessageID)
+		r, err := lookupRetry(ctx, b.tx, p.MessageID)
 		if err != nil {
 			return err
 		}
 		if r != nil {
-			return s.projectRetry(ctx, tx, c, &p, r)
+			return s.projectRetry(ctx, b.tx, c, &p, r)
 		}
 	}
 	if p.Outcome != engine.Uncorrelated {
 		return nil
 	}
-	inc, err := getDoc(ctx, tx, `message_id = ? ORDER BY seq DESC LIMIT 1`, p.MessageID)
+	inc, stored, err := b.byMessage(ctx, p.MessageID)
 	if err != nil {
 		return err
 	}
@@ -258,7 +302,10 @@ func (s *Store) projectMessage(ctx context.Context, tx *sql.Tx, c *engine.Change
 		if len(inc.Event.Variables) == 0 {
 			inc.Event.Variables = p.Variables
 		}
-		return update(ctx, tx, inc)
+		if !stored {
+			return nil
+		}
+		return update(ctx, b.tx, inc)
 	}
 	if p.Decision == nil || p.Decision.Action != engine.DecisionDeadLetter {
 		return nil
@@ -288,9 +335,7 @@ func (s *Store) projectMessage(ctx context.Context, tx *sql.Tx, c *engine.Change
 		sortHeaders(inc.Event.Headers)
 	}
 	inc.History = []Entry{{At: inc.OpenedAt, Action: ActionOpened, Actor: ActorTracker, Reason: inc.Reason, Decision: inc.Decision, RuleID: inc.RuleID, Comment: inc.Note}}
-	if _, err := insert(ctx, tx, inc); err != nil {
-		return fmt.Errorf("store incident %s: %w", inc.ID, err)
-	}
+	b.add(inc)
 	return nil
 }
 

@@ -264,15 +264,18 @@ func getDoc(ctx context.Context, q queryer, where string, arg any) (*Incident, e
 	return inc, nil
 }
 
-func insert(ctx context.Context, q queryer, inc *Incident) (bool, error) {
+const insertSQL = `INSERT INTO incidents (seq, id, state, reason, message_id, message_name, correlation_key, severity, opened_at, doc)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+
+// insertWith stores a new incident; one that is there already (same id or
+// feed seq) is left alone.
+func insertWith(ctx context.Context, stmt *sql.Stmt, inc *Incident) (bool, error) {
 	doc, err := json.Marshal(inc)
 	if err != nil {
 		return false, err
 	}
-	res, err := q.ExecContext(ctx, `INSERT INTO incidents (seq, id, state, reason, message_id, message_name, correlation_key, severity, opened_at, doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		int64(inc.Seq), inc.ID, string(inc.State), inc.Reason, inc.MessageID, inc.MessageName, inc.CorrelationKey, inc.Severity,
-		inc.OpenedAt.UnixNano(), doc)
+	res, err := stmt.ExecContext(ctx, int64(inc.Seq), inc.ID, string(inc.State), inc.Reason, inc.MessageID, inc.MessageName,
+		inc.CorrelationKey, inc.Severity, inc.OpenedAt.UnixNano(), doc)
 	if err != nil {
 		return false, err
 	}

@@ -1,0 +1,138 @@
+package incidents
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tracker-dev/tracker/engine"
+)
+
+func TestOpenOptions(t *testing.T) {
+	h := newHarness(t, false)
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"nothing", Options{}, "incidents options: Dir is required\nincidents options: Feed is required"},
+		{"negative", Options{Dir: t.TempDir(), Feed: h.eng, BatchSize: -1, PollInterval: -time.Second},
+			"incidents options: BatchSize -1 must not be negative\nincidents options: PollInterval -1s must not be negative"},
+		{"bulk max", Options{Dir: t.TempDir(), Feed: h.eng, BulkMax: 1001}, "incidents options: BulkMax 1001 must be between 0 (default 100) and 1000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(tc.opts)
+			if err == nil {
+				s.Close()
+				t.Fatal("no error")
+			}
+			if err.Error() != tc.want {
+				t.Fatalf("got %q, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestOpenNewerSchemaRefused(t *testing.T) {
+	h := newHarness(t, false)
+	if _, err := h.store.wdb.Exec(`PRAGMA user_version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(Options{Dir: filepath.Join(h.dir, "incidents"), Feed: h.eng})
+	if err == nil || !strings.Contains(err.Error(), "schema version 99, this build reads up to 1 (written by a newer tracker)") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// Run follows the feed on its own and stops with its context.
+func TestRunFollowsFeed(t *testing.T) {
+	h := newHarness(t, false)
+	ctx, cancel := context.WithCancel(h.ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.store.Run(ctx) }()
+	h.send(`{"id":"o-1","type":"OrderPlaced","orderId":"A-1"}`)
+	for {
+		n, err := h.store.Count(h.ctx, Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		select {
+		case <-h.ctx.Done():
+			t.Fatal("the incident never showed up")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func TestEventJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ev   Event
+		want string
+	}{
+		{"text", Event{Raw: []byte(`{"a":1}`), Key: []byte("A-1"), Headers: []engine.Header{{Key: "h", Value: []byte("v")}}, Topic: "orders", Partition: 2, Offset: 7},
+			`{"raw":"{\"a\":1}","key":"A-1","headers":[{"key":"h","value":"v"}],"topic":"orders","partition":2,"offset":7}`},
+		{"binary", Event{Raw: []byte{0xff, 0x00}, Key: []byte{0xfe}, Headers: []engine.Header{{Key: "b", Value: []byte{0x80}}}},
+			`{"rawBase64":"/wA=","keyBase64":"/g==","headers":[{"key":"b","valueBase64":"gA=="}],"partition":0,"offset":0}`},
+		{"empty", Event{}, `{"partition":0,"offset":0}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(tc.ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != tc.want {
+				t.Fatalf("got  %s\nwant %s", b, tc.want)
+			}
+			var back Event
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(back.Raw, tc.ev.Raw) || !bytes.Equal(back.Key, tc.ev.Key) || len(back.Headers) != len(tc.ev.Headers) {
+				t.Fatalf("round trip %+v, want %+v", back, tc.ev)
+			}
+		})
+	}
+	var ev Event
+	if err := json.Unmarshal([]byte(`{"rawBase64":"%%"}`), &ev); err == nil || !strings.Contains(err.Error(), "event raw: illegal base64 data") {
+		t.Fatalf("bad base64: %v", err)
+	}
+}
+
+// FuzzEventJSON: any record value, key and header survive the JSON form.
+func FuzzEventJSON(f *testing.F) {
+	data, err := os.ReadFile("testdata/events.jsonl")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		f.Add(line, []byte("A-1001"), []byte("00-abc-01"))
+	}
+	f.Add([]byte{0xff, 0xfe}, []byte{}, []byte{0x80})
+	f.Fuzz(func(t *testing.T, raw, key, hv []byte) {
+		ev := Event{Raw: raw, Key: key, Headers: []engine.Header{{Key: "h", Value: hv}}}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Event
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(back.Raw, raw) || !bytes.Equal(back.Key, key) || !bytes.Equal(back.Headers[0].Value, hv) {
+			t.Fatalf("round trip of %q, %q, %q gave %q, %q, %q", raw, key, hv, back.Raw, back.Key, back.Headers[0].Value)
+		}
+	})
+}
