@@ -28,10 +28,10 @@ type Backend struct {
 	applyMu sync.Mutex        // one Apply at a time; guards bulk
 	bulk    *es.BulkProcessor // started by the first Apply, stopped by Close
 
-	errMu    sync.Mutex
-	bulkErr  error           // first bulk failure since the current Apply started
-	failed   int             // documents that failed in it
-	applyCtx context.Context // the current Apply's context: retries stop when it ends
+	errMu     sync.Mutex
+	bulkErr   error           // first bulk failure since the current Apply started
+	failed    int             // documents that failed in it
+	applyDone <-chan struct{} // Done of the current Apply's context: retries stop when it closes
 
 	closing atomic.Bool // set by Close: leftover documents get one attempt, no retries
 }
@@ -133,7 +133,7 @@ func (b *Backend) write(ctx context.Context, batch *history.Batch) error {
 		b.bulk = p
 	}
 	b.errMu.Lock()
-	b.bulkErr, b.failed, b.applyCtx = nil, 0, ctx
+	b.bulkErr, b.failed, b.applyDone = nil, 0, ctx.Done()
 	b.errMu.Unlock()
 
 	reqs := make([]es.BulkableRequest, 0, batch.Len())
@@ -185,8 +185,14 @@ func (b *Backend) giveUp() bool {
 		return true
 	}
 	b.errMu.Lock()
-	defer b.errMu.Unlock()
-	return b.applyCtx != nil && b.applyCtx.Err() != nil
+	done := b.applyDone
+	b.errMu.Unlock()
+	select {
+	case <-done: // a nil channel (context.Background) never closes
+		return true
+	default:
+		return false
+	}
 }
 
 // after is the BulkProcessor's callback for every commit.

@@ -123,6 +123,25 @@ func TestBackoff(t *testing.T) {
 	if d, _ := (backoff{max: 300 * time.Millisecond, retries: 9}).Next(5); d != 300*time.Millisecond {
 		t.Errorf("wait capped at max = %v, want 300ms", d)
 	}
+	if _, ok := (backoff{max: time.Second, retries: 9, giveUp: func() bool { return true }}).Next(1); ok {
+		t.Error("backoff retries after giveUp said stop")
+	}
+	// A closing backend and a cancelled Apply both stop the retries.
+	be := &Backend{}
+	if be.giveUp() {
+		t.Error("giveUp before anything happened")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	be.applyDone = ctx.Done()
+	cancel()
+	if !be.giveUp() {
+		t.Error("giveUp = false after the Apply context was cancelled")
+	}
+	be = &Backend{}
+	be.closing.Store(true)
+	if !be.giveUp() {
+		t.Error("giveUp = false while closing")
+	}
 }
 
 func TestText(t *testing.T) {
