@@ -2,6 +2,8 @@ package correlate
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,4 +96,32 @@ func (nopEngine) Apply(_ context.Context, b []engine.Message) ([]engine.Outcome,
 func (nopEngine) Positions() map[engine.TopicPartition]int64 { return nil }
 func (nopEngine) Tick(context.Context, time.Time) (engine.TickResult, error) {
 	return engine.TickResult{}, nil
+}
+
+func TestMergeByEventTime(t *testing.T) {
+	at := func(min int) time.Time { return time.Date(2026, 11, 1, 9, min, 0, 0, time.UTC) }
+	msg := func(topic string, p int, off int64, min int) engine.Message {
+		return engine.Message{Position: engine.Position{Topic: topic, Partition: p, Offset: off}, EventTime: at(min), ID: fmt.Sprintf("%s/%d/%d", topic, p, off)}
+	}
+	req := &httpReq{}
+	batch := []engine.Message{
+		msg("payments", 0, 10, 5), msg("payments", 0, 11, 2), // out of order inside the partition: kept
+		msg("orders", 0, 3, 1), msg("orders", 0, 4, 6),
+		{ID: "http-1", EventTime: at(3)}, {ID: "http-2", EventTime: at(0)},
+		msg("orders", 1, 7, 4),
+	}
+	metas := make([]meta, len(batch))
+	metas[4], metas[5] = meta{req: req, idx: 0}, meta{req: req, idx: 1}
+	gotB, gotM := mergeByEventTime(batch, metas)
+	var ids []string
+	for i, m := range gotB {
+		ids = append(ids, m.ID)
+		if (gotM[i].req != nil) != strings.HasPrefix(m.ID, "http") {
+			t.Fatalf("meta %d does not follow its message", i)
+		}
+	}
+	want := "orders/0/3 http-1 http-2 orders/1/7 payments/0/10 payments/0/11 orders/0/4"
+	if got := strings.Join(ids, " "); got != want {
+		t.Fatalf("order:\n got %s\nwant %s", got, want)
+	}
 }

@@ -383,7 +383,7 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 	var (
 		mu       sync.Mutex
 		applied  int64
-		outcomes = map[engine.Result]int{}
+		outcomes = map[string]int{}
 		windows  []int64 // applied count at each second
 		lats     []time.Duration
 		done     = make(chan struct{})
@@ -407,7 +407,7 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 			defer mu.Unlock()
 			applied += int64(len(batch))
 			for i := range outs {
-				outcomes[outs[i].Result]++
+				outcomes[benchOutcomeKey(outs[i])]++
 				for _, h := range batch[i].Headers {
 					if h.Key == benchSentHeader {
 						if ns, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
@@ -602,4 +602,11 @@ func (n *benchNullEngine) Positions() map[engine.TopicPartition]int64 {
 
 func (n *benchNullEngine) Tick(context.Context, time.Time) (engine.TickResult, error) {
 	return engine.TickResult{}, nil
+}
+
+func benchOutcomeKey(o engine.Outcome) string {
+	if o.Reason == "" {
+		return string(o.Result)
+	}
+	return string(o.Result) + "/" + string(o.Reason)
 }
