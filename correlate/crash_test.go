@@ -107,3 +107,20 @@ func TestKillRestartExactlyOnce(t *testing.T) {
 	}
 	t.Logf("killed after %d of %d records were applied", before, 2*orders)
 }
+
+// TestSecondProcessSameDir starts a second consumer process on an engine
+// directory this process holds: it must fail at once, saying why.
+func TestSecondProcessSameDir(t *testing.T) {
+	_, addr := newCluster(t)
+	dir := t.TempDir()
+	openEngine(t, dir, newClock(exampleStart), nil)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "CORRELATE_CRASH_ADDR="+addr, "CORRELATE_CRASH_DIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the second process did not fail:\n%s", out)
+	}
+	if !strings.Contains(string(out), "is another tracker running with the same data_dir?") {
+		t.Fatalf("the second process failed without saying why:\n%s", out)
+	}
+}
