@@ -60,6 +60,9 @@ type Message struct {
 	Raw            []byte        // original record value (kept for incidents / dead letters), may be nil
 	Key            []byte        // original record key
 	Headers        []Header      // original record headers
+	// Redeliver marks a retry of an incident (re-correlate now): the
+	// duplicate check is skipped, since the id was recorded the first time.
+	Redeliver bool
 }
 
 // Header is one Kafka record header.

@@ -292,18 +292,20 @@ func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
 
 // incidentPayload is the payload of a ChangeIncident entry.
 type incidentPayload struct {
-	IncidentID     string    `json:"incidentId"`
-	Reason         string    `json:"reason"`
-	MessageID      string    `json:"messageId,omitempty"`
-	MessageName    string    `json:"messageName,omitempty"`
-	CorrelationKey string    `json:"correlationKey,omitempty"`
-	Source         string    `json:"source,omitempty"`
-	Severity       string    `json:"severity"`
-	Note           string    `json:"note,omitempty"`
-	RuleID         string    `json:"ruleId,omitempty"`
-	Detail         string    `json:"detail,omitempty"`
-	EventTime      time.Time `json:"eventTime,omitzero"`
-	Raw            string    `json:"raw,omitempty"`
+	IncidentID     string          `json:"incidentId"`
+	Reason         string          `json:"reason"`
+	MessageID      string          `json:"messageId,omitempty"`
+	MessageName    string          `json:"messageName,omitempty"`
+	CorrelationKey string          `json:"correlationKey,omitempty"`
+	Source         string          `json:"source,omitempty"`
+	Severity       string          `json:"severity"`
+	Note           string          `json:"note,omitempty"`
+	RuleID         string          `json:"ruleId,omitempty"`
+	Detail         string          `json:"detail,omitempty"`
+	EventTime      time.Time       `json:"eventTime,omitzero"`
+	ReadAt         time.Time       `json:"readAt,omitzero"`
+	Variables      json.RawMessage `json:"variables,omitempty"`
+	Raw            string          `json:"raw,omitempty"`
 }
 
 func (t *txn) incident(r *run, el, detail string) {
@@ -419,7 +421,7 @@ func (t *txn) handle(m *Message, released bool) Outcome {
 		t.messageChange(m, &out, nil)
 		return out
 	}
-	if !released {
+	if !released && !m.Redeliver {
 		dup, err := t.seen(m.ID)
 		if err != nil {
 			t.fail(err)
@@ -856,7 +858,10 @@ func (t *txn) incidentFor(m *Message, reason Reason, d Decision) {
 	p := incidentPayload{
 		IncidentID: actionID(0, m.ID, m.EventTime) + "-" + string(reason), Reason: string(reason), MessageID: m.ID, MessageName: m.Name,
 		CorrelationKey: m.CorrelationKey, Source: m.Source, Severity: d.Severity, Note: d.Note, RuleID: d.RuleID,
-		Detail: m.Detail, EventTime: m.EventTime, Raw: string(m.Raw),
+		Detail: m.Detail, EventTime: m.EventTime, ReadAt: m.ReadAt, Raw: string(m.Raw),
+	}
+	if len(m.Variables) > 0 && json.Valid(m.Variables) {
+		p.Variables = m.Variables
 	}
 	if p.Severity == "" {
 		p.Severity = "medium"

@@ -185,6 +185,13 @@ func TestDecisions(t *testing.T) {
 	if kinds[ChangeIgnored] != 1 || kinds[ChangeIncident] != 1 || kinds[ChangeAction] != 1 || kinds[ChangeMessage] != 3 {
 		t.Errorf("feed kinds = %v", kinds)
 	}
+	// retry of the incident: the same message again, redelivered, now finds its instance
+	h.apply(msg("OrderPlaced", "Z", "z0", 0))
+	retry := noTTL
+	retry.Redeliver = true
+	if outs := h.apply(noTTL, retry); outcome(outs[0]) != "duplicate" || outcome(outs[1]) != "correlated" {
+		t.Errorf("duplicate and redelivered retry: %s, %s", outcome(outs[0]), outcome(outs[1]))
+	}
 	// a failing decider fails the whole batch and nothing is applied
 	d.fail = errors.New("table broken")
 	if _, err := h.e.Apply(context.Background(), []Message{msg("OrderPlaced", "Q", "q1", 0), msg("Heartbeat", "Q", "q2", 0)}); err == nil || !strings.Contains(err.Error(), "table broken") {
