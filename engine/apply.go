@@ -3,9 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"time"
 
@@ -870,6 +868,4 @@ func (t *txn) incidentFor(m *Message, reason Reason, d Decision) {
 	t.change(ChangeIncident, m.EventTime, nil, "", b)
 }
 
-var errStop = errors.New("stop")
 
-var _ = sort.Ints

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
@@ -184,4 +183,3 @@ func FuzzStream(f *testing.F) {
 	})
 }
 
-var _ = context.Background

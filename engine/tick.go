@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -503,7 +502,6 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 	return t.commit()
 }
 
-var _ = bytes.Equal
 
 var changeKinds = [...]ChangeKind{
 	ChangeInstanceStarted, ChangeInstanceCompleted, ChangeInstanceCancelled, ChangeElementStarted,
