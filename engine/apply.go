@@ -867,5 +867,3 @@ func (t *txn) incidentFor(m *Message, reason Reason, d Decision) {
 	b, _ := json.Marshal(p)
 	t.change(ChangeIncident, m.EventTime, nil, "", b)
 }
-
-

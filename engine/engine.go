@@ -425,4 +425,3 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...), "source", "pebble", "fatal", true)
 	panic(fmt.Sprintf(format, args...))
 }
-

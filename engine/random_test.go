@@ -182,4 +182,3 @@ func FuzzStream(f *testing.F) {
 		checkRandom(t, seed, int(n)%80+1)
 	})
 }
-

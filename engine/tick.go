@@ -502,7 +502,6 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 	return t.commit()
 }
 
-
 var changeKinds = [...]ChangeKind{
 	ChangeInstanceStarted, ChangeInstanceCompleted, ChangeInstanceCancelled, ChangeElementStarted,
 	ChangeElementCompleted, ChangeElementSkipped, ChangeElementTerminated, ChangeVariables, ChangeMessage,
