@@ -38,7 +38,7 @@ type Outbox interface {
 const (
 	DefaultMaxAttempts    = 25
 	DefaultMaxAge         = 24 * time.Hour
-	DefaultPollInterval   = time.Second
+	DefaultPollInterval   = 250 * time.Millisecond
 	DefaultBatchSize      = 1000
 	DefaultLinger         = 5 * time.Millisecond
 	DefaultQueueSize      = 10_000
@@ -73,7 +73,9 @@ type Options struct {
 	// Clock is the time source (default time.Now).
 	Clock func() time.Time
 	// PollInterval bounds how long new outbox entries may wait when no feed
-	// notification arrives (default 1s).
+	// notification arrives (default 250ms). The engine's FeedNotify has one
+	// slot shared by every feed reader, so a notification can go to another
+	// reader; the poll is what bounds the delay then.
 	PollInterval time.Duration
 	// BatchSize is the most actions a Kafka target writes at once (default 1000).
 	BatchSize int
