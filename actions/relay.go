@@ -502,7 +502,7 @@ func (r *Relay) resolve(a *engine.Action, start func(*target)) *target {
 	if t := r.targets[key]; t != nil {
 		return t
 	}
-	t := &target{name: name, kind: kind, cap: r.opts.QueueSize, wake: make(chan struct{}, 1)}
+	t := &target{name: name, kind: kind, size: r.opts.QueueSize, wake: make(chan struct{}, 1)}
 	switch {
 	case r.newSender != nil:
 		t.sender = r.newSender(kind, name, detail)

@@ -21,7 +21,7 @@ type item struct {
 type target struct {
 	name   string // metric label: configured target name or topic
 	kind   string
-	cap    int
+	size   int // queue capacity
 	sender sender
 	wake   chan struct{}
 
@@ -55,7 +55,7 @@ func isPermanent(err error) bool {
 
 func (t *target) push(it *item) bool {
 	t.mu.Lock()
-	if len(t.queue) >= t.cap {
+	if len(t.queue) >= t.size {
 		t.mu.Unlock()
 		return false
 	}
@@ -71,7 +71,7 @@ func (t *target) push(it *item) bool {
 func (t *target) free() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.cap - len(t.queue)
+	return t.size - len(t.queue)
 }
 
 func (t *target) status() TargetStatus {
@@ -132,9 +132,9 @@ func (r *Relay) work(ctx context.Context, t *target) (err error) {
 		}
 	}()
 
-	max := r.opts.BatchSize
+	limit := r.opts.BatchSize
 	if t.kind == kindWebhook {
-		max = min(max, webhookBatch)
+		limit = min(limit, webhookBatch)
 	}
 	var backoff time.Duration
 	for {
@@ -149,7 +149,7 @@ func (r *Relay) work(ctx context.Context, t *target) (err error) {
 			backoff = 0
 		}
 		t.mu.Lock()
-		n := min(len(t.queue), max)
+		n := min(len(t.queue), limit)
 		batch := append([]*item(nil), t.queue[:n]...)
 		t.mu.Unlock()
 		if n == 0 {
