@@ -670,6 +670,14 @@ func testStuck(t *testing.T, b history.Backend) {
 			}, true), true},
 		{"with element filter", history.InstanceQuery{Element: "PaymentReceived", Stuck: []history.StuckRule{{ProcessID: "order", ElementID: "GoodsShipped", Before: cut}}},
 			[]int64{}, false},
+		{"with start range", history.InstanceQuery{StartedAfter: T0.Add(10 * time.Minute), Stuck: []history.StuckRule{{ProcessID: "order", ElementID: "GoodsShipped", Before: cut}}},
+			expect(n, func(i int, pid string, _ int, s, el string, _ time.Time) bool {
+				return pid == "order" && s == history.StateActive && el == "GoodsShipped" && i >= 10 && i < 20
+			}, true), false},
+		{"oldest first", history.InstanceQuery{Sort: history.SortStartedAsc, Stuck: []history.StuckRule{{ProcessID: "order", ElementID: "GoodsShipped", Before: cut}}},
+			expect(n, func(i int, pid string, _ int, s, el string, _ time.Time) bool {
+				return pid == "order" && s == history.StateActive && el == "GoodsShipped" && i < 20
+			}, false), false},
 		{"empty rules", history.InstanceQuery{Stuck: []history.StuckRule{}}, []int64{}, true},
 	}
 	for _, tc := range tests {
@@ -681,6 +689,23 @@ func testStuck(t *testing.T, b history.Backend) {
 			}
 			if got := instKeys(p); !slices.Equal(got, tc.want) {
 				t.Errorf("stuck keys = %v\nwant        %v", got, tc.want)
+			}
+			// The same listing two at a time.
+			var paged []int64
+			pq := tc.q
+			pq.Limit = 2
+			for range 50 {
+				p, err := b.Instances(ctx, pq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				paged = append(paged, instKeys(p)...)
+				if pq.Cursor = p.Next; pq.Cursor == "" {
+					break
+				}
+			}
+			if !slices.Equal(paged, tc.want) {
+				t.Errorf("stuck keys paged by two = %v\nwant                     %v", paged, tc.want)
 			}
 			if !tc.stats {
 				return

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -219,16 +220,17 @@ func textHash(s string) int64 {
 }
 
 func (w *writer) elements(docs []history.ElementInstance) error {
-	// A finished element instance is counted in the statistics once: only
-	// when it was not finished before (re-applying a batch changes nothing).
-	var finals []int64
+	// The hourly aggregates count each transition once: +1 active for a new
+	// active element instance, -1 active and +1 finished when it finishes
+	// (re-applying a batch changes nothing).
+	keys := make([]int64, 0, len(docs))
+	insts := make([]int64, 0, len(docs))
 	for i := range docs {
-		if docs[i].State != history.ElementActive {
-			finals = append(finals, docs[i].Key)
-		}
+		keys = append(keys, docs[i].Key)
+		insts = append(insts, docs[i].InstanceKey)
 	}
 	prev := map[int64]string{}
-	if err := lookup(w, "SELECT key, state FROM elements WHERE key IN (%s)", finals, func(r *sql.Rows) error {
+	if err := lookup(w, "SELECT key, state FROM elements WHERE key IN (%s)", keys, func(r *sql.Rows) error {
 		var k int64
 		var st string
 		err := r.Scan(&k, &st)
@@ -237,29 +239,55 @@ func (w *writer) elements(docs []history.ElementInstance) error {
 	}); err != nil {
 		return fmt.Errorf("read element instances: %w", err)
 	}
+	// The instance's start orders stuck listings (instances are written
+	// before their elements in every batch).
+	started := map[int64]int64{}
+	if err := lookup(w, "SELECT key, started_at FROM instances WHERE key IN (%s)", slices.Compact(slices.Sorted(slices.Values(insts))), func(r *sql.Rows) error {
+		var k, t int64
+		err := r.Scan(&k, &t)
+		started[k] = t
+		return err
+	}); err != nil {
+		return fmt.Errorf("read instances of element instances: %w", err)
+	}
 	hours := map[hourKey]*hourAgg{}
-	rows := make([]any, 0, 8*len(docs))
+	agg := func(d *history.ElementInstance) *hourAgg {
+		hk := hourKey{pid: d.ProcessID, el: d.ElementID, hour: hourOf(d.StartedAt), ver: d.Version}
+		a := hours[hk]
+		if a == nil {
+			a = &hourAgg{}
+			hours[hk] = a
+		}
+		return a
+	}
+	rows := make([]any, 0, 9*len(docs))
 	for i := range docs {
 		d := &docs[i]
-		if old := prev[d.Key]; d.State != history.ElementActive && (old == "" || old == history.ElementActive) {
-			hk := hourKey{pid: d.ProcessID, el: d.ElementID, hour: hourOf(d.StartedAt), ver: d.Version}
-			a := hours[hk]
-			if a == nil {
-				a = &hourAgg{}
-				hours[hk] = a
-			}
+		old, seen := prev[d.Key]
+		switch {
+		case d.State == history.ElementActive && !seen:
+			agg(d).active++
+		case d.State != history.ElementActive && old == history.ElementActive:
+			a := agg(d)
+			a.active--
 			a.add(d)
+		case d.State != history.ElementActive && !seen:
+			agg(d).add(d)
 		}
 		doc, err := json.Marshal(d)
 		if err != nil {
 			return fmt.Errorf("encode element instance %d: %w", d.Key, err)
 		}
-		rows = append(rows, d.Key, d.InstanceKey, d.ProcessID, d.Version, d.ElementID, d.State, ns(d.StartedAt), doc)
+		is, ok := started[d.InstanceKey]
+		if !ok {
+			is = ns(d.StartedAt)
+		}
+		rows = append(rows, d.Key, d.InstanceKey, d.ProcessID, d.Version, d.ElementID, d.State, ns(d.StartedAt), is, doc)
 	}
-	if err := w.insertRows(`INSERT INTO elements (key, instance_key, process_id, version, element_id, state, started_at, doc)`, 8,
+	if err := w.insertRows(`INSERT INTO elements (key, instance_key, process_id, version, element_id, state, started_at, inst_started, doc)`, 9,
 		`ON CONFLICT (key) DO UPDATE SET instance_key = excluded.instance_key, process_id = excluded.process_id,
 			version = excluded.version, element_id = excluded.element_id, state = excluded.state,
-			started_at = excluded.started_at, doc = excluded.doc`, rows); err != nil {
+			started_at = excluded.started_at, inst_started = excluded.inst_started, doc = excluded.doc`, rows); err != nil {
 		return fmt.Errorf("write element instances: %w", err)
 	}
 	return w.addHours(hours)
@@ -269,15 +297,15 @@ func (w *writer) addHours(hours map[hourKey]*hourAgg) error {
 	if len(hours) == 0 {
 		return nil
 	}
-	get, err := w.prepare(`SELECT completed, skipped, terminated, sum_ms, hist FROM element_hours
+	get, err := w.prepare(`SELECT active, completed, skipped, terminated, sum_ms, hist FROM element_hours
 		WHERE process_id = ? AND element_id = ? AND hour = ? AND version = ?`)
 	if err != nil {
 		return err
 	}
 	defer get.Close()
-	put, err := w.prepare(`INSERT INTO element_hours (process_id, element_id, hour, version, completed, skipped, terminated, sum_ms, hist)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (process_id, element_id, hour, version) DO UPDATE SET completed = excluded.completed,
+	put, err := w.prepare(`INSERT INTO element_hours (process_id, element_id, hour, version, active, completed, skipped, terminated, sum_ms, hist)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (process_id, element_id, hour, version) DO UPDATE SET active = excluded.active, completed = excluded.completed,
 			skipped = excluded.skipped, terminated = excluded.terminated, sum_ms = excluded.sum_ms, hist = excluded.hist`)
 	if err != nil {
 		return err
@@ -286,7 +314,7 @@ func (w *writer) addHours(hours map[hourKey]*hourAgg) error {
 	for k, a := range hours {
 		var old hourAgg
 		var blob []byte
-		err := get.QueryRowContext(w.ctx, k.pid, k.el, k.hour, k.ver).Scan(&old.completed, &old.skipped, &old.terminated, &old.sumMs, &blob)
+		err := get.QueryRowContext(w.ctx, k.pid, k.el, k.hour, k.ver).Scan(&old.active, &old.completed, &old.skipped, &old.terminated, &old.sumMs, &blob)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("read statistics of %s/%s: %w", k.pid, k.el, err)
 		}
@@ -300,7 +328,7 @@ func (w *writer) addHours(hours map[hourKey]*hourAgg) error {
 		if w.buf == nil {
 			w.buf = []byte{}
 		}
-		if _, err := put.ExecContext(w.ctx, k.pid, k.el, k.hour, k.ver, old.completed, old.skipped, old.terminated, old.sumMs, w.buf); err != nil {
+		if _, err := put.ExecContext(w.ctx, k.pid, k.el, k.hour, k.ver, old.active, old.completed, old.skipped, old.terminated, old.sumMs, w.buf); err != nil {
 			return fmt.Errorf("write statistics of %s/%s: %w", k.pid, k.el, err)
 		}
 	}

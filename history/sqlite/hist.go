@@ -119,10 +119,11 @@ func hourOf(t time.Time) int64 {
 
 // hourAgg aggregates the finished element instances of one hour.
 type hourAgg struct {
-	completed, skipped, terminated, sumMs int64
-	hist                                  hist
+	active, completed, skipped, terminated, sumMs int64
+	hist                                          hist
 }
 
+// add counts a finished element instance.
 func (a *hourAgg) add(d *history.ElementInstance) {
 	switch d.State {
 	case history.ElementCompleted:
@@ -140,6 +141,7 @@ func (a *hourAgg) add(d *history.ElementInstance) {
 }
 
 func (a *hourAgg) merge(b *hourAgg) {
+	a.active += b.active
 	a.completed += b.completed
 	a.skipped += b.skipped
 	a.terminated += b.terminated

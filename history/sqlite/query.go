@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -124,24 +125,37 @@ func (s *Store) Instances(ctx context.Context, q history.InstanceQuery) (history
 	default:
 		return page, fmt.Errorf("%w: unknown sort %q for instances (use -startedAt, startedAt, -key or key)", history.ErrInvalidQuery, q.Sort)
 	}
+	if fast, ok := stuckFastPath(q, sortBy); ok {
+		return s.stuckInstances(ctx, fast, sortBy)
+	}
+	// With a selective subquery (element, stuck, full text) SQLite must be
+	// driven by it, not by a column index over every instance of the
+	// process: a unary + keeps the column filters off their indexes.
+	driven := q.Element != "" || q.Stuck != nil || q.Q != ""
+	col := func(c string) string {
+		if driven {
+			return "+" + c
+		}
+		return c
+	}
 	var w where
 	if q.ProcessID != "" {
-		w.add("process_id = ?", q.ProcessID)
+		w.add(col("process_id")+" = ?", q.ProcessID)
 	}
 	if q.Version != 0 {
-		w.add("version = ?", q.Version)
+		w.add(col("version")+" = ?", q.Version)
 	}
 	if q.State != "" {
-		w.add("state = ?", q.State)
+		w.add(col("state")+" = ?", q.State)
 	}
 	if q.CorrelationKey != "" {
-		w.add("correlation_key = ?", q.CorrelationKey)
+		w.add(col("correlation_key")+" = ?", q.CorrelationKey)
 	}
 	if !q.StartedAfter.IsZero() {
-		w.add("started_at >= ?", q.StartedAfter.UnixNano())
+		w.add(col("started_at")+" >= ?", q.StartedAfter.UnixNano())
 	}
 	if !q.StartedBefore.IsZero() {
-		w.add("started_at < ?", q.StartedBefore.UnixNano())
+		w.add(col("started_at")+" < ?", q.StartedBefore.UnixNano())
 	}
 	if q.Element != "" {
 		w.add("key IN (SELECT instance_key FROM elements WHERE state = 'active' AND element_id = ?)", q.Element)
@@ -187,7 +201,10 @@ func (s *Store) Instances(ctx context.Context, q history.InstanceQuery) (history
 		}
 	}
 	limit := history.ClampLimit(q.Limit)
-	items, err := queryDocs[history.Instance](ctx, s.rdb, "SELECT doc FROM instances"+w.String()+" ORDER BY "+order+fmt.Sprintf(" LIMIT %d", limit+1), w.args...)
+	// Pick the page's keys first (sorting small rows), then read the documents.
+	query := fmt.Sprintf("SELECT doc FROM instances WHERE key IN (SELECT key FROM instances%s ORDER BY %s LIMIT %d) ORDER BY %s",
+		w.String(), order, limit+1, order)
+	items, err := queryDocs[history.Instance](ctx, s.rdb, query, w.args...)
 	if err != nil {
 		return page, fmt.Errorf("list instances: %w", err)
 	}
@@ -197,6 +214,111 @@ func (s *Store) Instances(ctx context.Context, q history.InstanceQuery) (history
 		page.Next = cursor{Sort: sortBy, T: last.StartedAt.UnixNano(), K: last.Key}.encode()
 	}
 	page.Items = items
+	return page, nil
+}
+
+// stuckFastPath says whether a stuck listing can be served from the
+// elements_stuck index alone: only stuck rules (narrowed by Element and
+// ProcessID), sorted by start time, no other filters. It returns the rules.
+func stuckFastPath(q history.InstanceQuery, sortBy string) (history.InstanceQuery, bool) {
+	if len(q.Stuck) == 0 || (sortBy != history.SortStartedDesc && sortBy != history.SortStartedAsc) ||
+		q.Version != 0 || (q.State != "" && q.State != history.StateActive) || q.CorrelationKey != "" ||
+		!q.StartedAfter.IsZero() || !q.StartedBefore.IsZero() || q.Q != "" {
+		return q, false
+	}
+	var rules []history.StuckRule
+	for _, r := range q.Stuck {
+		if (q.Element == "" || r.ElementID == q.Element) && (q.ProcessID == "" || r.ProcessID == q.ProcessID) {
+			rules = append(rules, r)
+		}
+	}
+	q.Stuck = rules
+	return q, true
+}
+
+// stuckInstances walks elements_stuck once per rule in the instances' start
+// order, stopping after a page, and merges the rules' pages.
+func (s *Store) stuckInstances(ctx context.Context, q history.InstanceQuery, sortBy string) (history.Page[history.Instance], error) {
+	page := history.Page[history.Instance]{Items: []history.Instance{}}
+	limit := history.ClampLimit(q.Limit)
+	dir, cmp := "DESC", "<"
+	if sortBy == history.SortStartedAsc {
+		dir, cmp = "ASC", ">"
+	}
+	var c cursor
+	if q.Cursor != "" {
+		var err error
+		if c, err = decodeCursor(q.Cursor, sortBy); err != nil {
+			return page, err
+		}
+	}
+	type hit struct{ t, k int64 }
+	seen := map[int64]bool{}
+	var hits []hit
+	for _, r := range q.Stuck {
+		var w where
+		w.add("state = 'active'")
+		w.add("process_id = ?", r.ProcessID)
+		w.add("element_id = ?", r.ElementID)
+		w.add("started_at < ?", r.Before.UnixNano())
+		if r.Version != 0 {
+			w.add("version = ?", r.Version)
+		}
+		if q.Cursor != "" {
+			w.add("(inst_started, instance_key) "+cmp+" (?, ?)", c.T, c.K)
+		}
+		rows, err := s.rdb.QueryContext(ctx, fmt.Sprintf("SELECT inst_started, instance_key FROM elements INDEXED BY elements_stuck%s ORDER BY inst_started %s, instance_key %s LIMIT %d",
+			w.String(), dir, dir, limit+1), w.args...)
+		if err != nil {
+			return page, fmt.Errorf("list stuck instances: %w", err)
+		}
+		for rows.Next() {
+			var h hit
+			if err := rows.Scan(&h.t, &h.k); err != nil {
+				rows.Close()
+				return page, fmt.Errorf("list stuck instances: %w", err)
+			}
+			if !seen[h.k] {
+				seen[h.k] = true
+				hits = append(hits, h)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return page, fmt.Errorf("list stuck instances: %w", err)
+		}
+	}
+	sort.Slice(hits, func(i, j int) bool {
+		a, b := hits[i], hits[j]
+		if sortBy == history.SortStartedAsc {
+			return a.t < b.t || (a.t == b.t && a.k < b.k)
+		}
+		return a.t > b.t || (a.t == b.t && a.k > b.k)
+	})
+	more := len(hits) > limit
+	if more {
+		hits = hits[:limit]
+	}
+	if len(hits) == 0 {
+		return page, nil
+	}
+	keys := make([]any, len(hits))
+	for i, h := range hits {
+		keys[i] = h.k
+	}
+	order := "started_at DESC, key DESC"
+	if sortBy == history.SortStartedAsc {
+		order = "started_at, key"
+	}
+	items, err := queryDocs[history.Instance](ctx, s.rdb, "SELECT doc FROM instances WHERE key IN ("+strings.Repeat("?, ", len(keys)-1)+"?) ORDER BY "+order, keys...)
+	if err != nil {
+		return page, fmt.Errorf("list stuck instances: %w", err)
+	}
+	page.Items = items
+	if more {
+		last := hits[len(hits)-1]
+		page.Next = cursor{Sort: sortBy, T: last.t, K: last.k}.encode()
+	}
 	return page, nil
 }
 
@@ -378,8 +500,13 @@ func (s *Store) Cleanup(ctx context.Context, before time.Time) (history.CleanupR
 		return res, fmt.Errorf("history cleanup: %w", err)
 	}
 	res.Events += int64(len(ids))
-	if _, err := tx.ExecContext(ctx, `DELETE FROM element_hours WHERE hour < ?`, hourOf(before)); err != nil {
+	// Finished figures of old hours go; counts of what is still active stay.
+	h := hourOf(before)
+	if _, err := tx.ExecContext(ctx, `DELETE FROM element_hours WHERE hour < ? AND active = 0`, h); err != nil {
 		return res, fmt.Errorf("history cleanup: delete statistics: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE element_hours SET completed = 0, skipped = 0, terminated = 0, sum_ms = 0, hist = x'' WHERE hour < ?`, h); err != nil {
+		return res, fmt.Errorf("history cleanup: reset statistics: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("history cleanup: %w", err)

@@ -205,18 +205,23 @@ var schema = []string{
 		element_id TEXT NOT NULL,
 		state TEXT NOT NULL,
 		started_at INTEGER NOT NULL,
+		inst_started INTEGER NOT NULL,
 		doc BLOB NOT NULL)`,
 	`CREATE INDEX elements_instance ON elements (instance_key, key)`,
+	// Stuck listings walk this in the instances' start order and stop after a page.
+	`CREATE INDEX elements_stuck ON elements (process_id, element_id, inst_started, instance_key, started_at) WHERE state = 'active'`,
 	`CREATE INDEX elements_active ON elements (process_id, element_id, started_at) WHERE state = 'active'`,
 	`CREATE INDEX elements_active_element ON elements (element_id) WHERE state = 'active'`,
 
-	// Per hour (of entering the element) aggregates of finished element
-	// instances: counts, sum of durations and a log-bucket histogram.
+	// Per hour (of entering the element) aggregates: element instances
+	// active now, finished ones with the sum of their durations and a
+	// log-bucket histogram.
 	`CREATE TABLE element_hours (
 		process_id TEXT NOT NULL,
 		element_id TEXT NOT NULL,
 		hour INTEGER NOT NULL,
 		version INTEGER NOT NULL,
+		active INTEGER NOT NULL,
 		completed INTEGER NOT NULL,
 		skipped INTEGER NOT NULL,
 		terminated INTEGER NOT NULL,

@@ -3,14 +3,15 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/tracker-dev/tracker/history"
 )
 
-// Statistics aggregates one process: finished element instances from the
-// per-hour aggregates (the time range is rounded outward to whole hours),
-// active and stuck ones from the element instances, open incidents.
+// Statistics aggregates one process from the per-hour aggregates (the time
+// range is rounded outward to whole hours; stuck counts are exact within the
+// cutoff's hour) and open incidents.
 func (s *Store) Statistics(ctx context.Context, q history.StatisticsQuery) (history.Statistics, error) {
 	st := history.Statistics{ProcessID: q.ProcessID, Version: q.Version, Elements: []history.ElementStatistics{}}
 	if q.ProcessID == "" {
@@ -47,19 +48,23 @@ func (s *Store) Statistics(ctx context.Context, q history.StatisticsQuery) (hist
 		}
 		w.add("hour < ?", h)
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT element_id, completed, skipped, terminated, sum_ms, hist FROM element_hours"+w.String(), w.args...)
+	rows, err := s.rdb.QueryContext(ctx, "SELECT element_id, active, completed, skipped, terminated, sum_ms, hist FROM element_hours"+w.String(), w.args...)
 	if err != nil {
 		return st, fmt.Errorf("statistics of %s: %w", q.ProcessID, err)
 	}
 	for rows.Next() {
 		var id string
-		var c, sk, te, sum int64
+		var act, c, sk, te, sum int64
 		var blob []byte
-		if err := rows.Scan(&id, &c, &sk, &te, &sum, &blob); err != nil {
+		if err := rows.Scan(&id, &act, &c, &sk, &te, &sum, &blob); err != nil {
 			rows.Close()
 			return st, fmt.Errorf("statistics of %s: %w", q.ProcessID, err)
 		}
+		if act == 0 && c == 0 && sk == 0 && te == 0 {
+			continue
+		}
 		a := get(id)
+		a.e.Active += act
 		a.e.Completed += c
 		a.e.Skipped += sk
 		a.e.Terminated += te
@@ -74,61 +79,18 @@ func (s *Store) Statistics(ctx context.Context, q history.StatisticsQuery) (hist
 		return st, fmt.Errorf("statistics of %s: %w", q.ProcessID, err)
 	}
 
-	// Active (and stuck) element instances.
-	active := func(extra string, args ...any) (map[string]int64, error) {
-		var w where
-		w.add("state = 'active'")
-		w.add("process_id = ?", q.ProcessID)
-		if q.Version != 0 {
-			w.add("version = ?", q.Version)
-		}
-		if !q.From.IsZero() {
-			w.add("started_at >= ?", q.From.UnixNano())
-		}
-		if !q.To.IsZero() {
-			w.add("started_at < ?", q.To.UnixNano())
-		}
-		if extra != "" {
-			w.add(extra, args...)
-		}
-		rows, err := s.rdb.QueryContext(ctx, "SELECT element_id, count(*) FROM elements"+w.String()+" GROUP BY element_id", w.args...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		out := map[string]int64{}
-		for rows.Next() {
-			var id string
-			var n int64
-			if err := rows.Scan(&id, &n); err != nil {
-				return nil, err
-			}
-			out[id] = n
-		}
-		return out, rows.Err()
-	}
-	counts, err := active("")
-	if err != nil {
-		return st, fmt.Errorf("statistics of %s: active elements: %w", q.ProcessID, err)
-	}
-	for id, n := range counts {
-		get(id).e.Active = n
-	}
+	// Stuck: whole hours before the cutoff's hour from the aggregates, the
+	// cutoff's own hour counted exactly.
 	for _, r := range q.Stuck {
 		if r.ProcessID != q.ProcessID || (r.Version != 0 && q.Version != 0 && r.Version != q.Version) {
 			continue
 		}
-		extra, args := "element_id = ? AND started_at < ?", []any{r.ElementID, r.Before.UnixNano()}
-		if r.Version != 0 {
-			extra += " AND version = ?"
-			args = append(args, r.Version)
-		}
-		counts, err := active(extra, args...)
+		n, err := s.stuckCount(ctx, q, r)
 		if err != nil {
-			return st, fmt.Errorf("statistics of %s: stuck elements: %w", q.ProcessID, err)
+			return st, fmt.Errorf("statistics of %s: stuck at %s: %w", q.ProcessID, r.ElementID, err)
 		}
-		for id, n := range counts {
-			get(id).e.Stuck += n
+		if n > 0 {
+			get(r.ElementID).e.Stuck += n
 		}
 	}
 
@@ -171,4 +133,50 @@ func (s *Store) Statistics(ctx context.Context, q history.StatisticsQuery) (hist
 	}
 	sort.Slice(st.Elements, func(i, j int) bool { return st.Elements[i].ElementID < st.Elements[j].ElementID })
 	return st, nil
+}
+
+// stuckCount counts element instances active at r.ElementID since before
+// r.Before (within the query's version and hour-rounded time range).
+func (s *Store) stuckCount(ctx context.Context, q history.StatisticsQuery, r history.StuckRule) (int64, error) {
+	cutHour := hourOf(r.Before)
+	var w where
+	w.add("process_id = ?", q.ProcessID)
+	w.add("element_id = ?", r.ElementID)
+	w.add("hour < ?", cutHour)
+	if v := max(q.Version, r.Version); v != 0 {
+		w.add("version = ?", v)
+	}
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if !q.From.IsZero() {
+		lo = hourOf(q.From)
+		w.add("hour >= ?", lo)
+	}
+	if !q.To.IsZero() {
+		hi = hourOf(q.To)
+		if q.To.UnixNano()%hourNS != 0 {
+			hi++
+		}
+		w.add("hour < ?", hi)
+	}
+	var n int64
+	if err := s.rdb.QueryRowContext(ctx, "SELECT coalesce(sum(active), 0) FROM element_hours"+w.String(), w.args...).Scan(&n); err != nil {
+		return 0, err
+	}
+	if cutHour < lo || cutHour >= hi {
+		return n, nil
+	}
+	var e where
+	e.add("state = 'active'")
+	e.add("process_id = ?", q.ProcessID)
+	e.add("element_id = ?", r.ElementID)
+	e.add("started_at >= ?", cutHour*hourNS)
+	e.add("started_at < ?", r.Before.UnixNano())
+	if v := max(q.Version, r.Version); v != 0 {
+		e.add("version = ?", v)
+	}
+	var m int64
+	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM elements"+e.String(), e.args...).Scan(&m); err != nil {
+		return 0, err
+	}
+	return n + m, nil
 }
