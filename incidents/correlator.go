@@ -30,9 +30,10 @@ type DecodeFunc func(inc Incident, readAt time.Time) (engine.Message, error)
 
 // EngineCorrelator re-applies an incident's original event to the engine.
 // With Decode set the raw record is decoded again, so a fixed source mapping
-// takes effect; without it the message is rebuilt from what the incident
-// stores (name, correlation key, event time, variables), which serves every
-// reason except DECODE_ERROR and MISSING_CORRELATION_KEY.
+// takes effect; without it (or without a stored record value) the message is
+// rebuilt from what the incident stores (name, correlation key, event time,
+// variables), which serves every reason except DECODE_ERROR and
+// MISSING_CORRELATION_KEY.
 //
 // The retry message has the incident's source, no Kafka position (it must
 // not move the source's stored offsets) and ReadAt = now, so a buffer TTL
@@ -57,7 +58,7 @@ func (c *EngineCorrelator) Retry(ctx context.Context, inc Incident, messageID st
 		now = c.Clock()
 	}
 	var m engine.Message
-	if c.Decode != nil {
+	if c.Decode != nil && len(inc.Event.Raw) > 0 {
 		var err error
 		if m, err = c.Decode(inc, now); err != nil {
 			return engine.Outcome{}, fmt.Errorf("decode original event of incident %s: %w", inc.ID, err)

@@ -340,3 +340,43 @@ func TestReopenAndReprojectIdempotent(t *testing.T) {
 		t.Fatalf("history after re-projection\n%s\nwant\n%s", mustJSON(t, again.History), mustJSON(t, full.History))
 	}
 }
+
+// Concurrent retries of one incident are serialised: exactly one applies
+// the event, the others find the incident resolved.
+func TestConcurrentRetriesApplyOnce(t *testing.T) {
+	h := newHarness(t, false)
+	h.send(`{"id":"o-1","type":"OrderPlaced","orderId":"A-1","data":{}}`)
+	h.sync()
+	inc := h.only(Filter{})
+	h.deploy()
+	const n = 4
+	errs := make(chan error, n)
+	results := make(chan RetryResult, n)
+	for range n {
+		go func() {
+			r, err := h.store.Retry(h.ctx, inc.ID, ops, "")
+			errs <- err
+			results <- r
+		}()
+	}
+	started, resolved := 0, 0
+	for range n {
+		err := <-errs
+		r := <-results
+		switch {
+		case err == nil && r.Outcome.Result == engine.Started:
+			started++
+		case errors.Is(err, ErrResolved):
+			resolved++
+		default:
+			t.Errorf("retry: %+v, %v", r.Outcome, err)
+		}
+	}
+	if started != 1 || resolved != n-1 {
+		t.Fatalf("%d started, %d refused as resolved; want 1 and %d", started, resolved, n-1)
+	}
+	got, _ := h.store.Get(h.ctx, inc.ID)
+	if got.Attempts != 1 {
+		t.Fatalf("%d attempts, want 1", got.Attempts)
+	}
+}
