@@ -222,7 +222,10 @@ func (h *incidentHandlers) bulk(c echo.Context) (incidents.Filter, string, error
 	if b.Cursor != "" {
 		ps = append(ps, Problem{Name: "cursor", Message: "bulk operations take no cursor: they work oldest first up to the limit"})
 	}
-	if err := validate(b.Filter, ps); err != nil {
+	// The cap (limit) is checked by the service against its own maximum.
+	vf := b.Filter
+	vf.Limit = 0
+	if err := validate(vf, ps); err != nil {
 		return incidents.Filter{}, "", err
 	}
 	return b.Filter, b.Comment, nil
