@@ -95,10 +95,7 @@ func (t *txn) commit() error {
 	}
 	t.e.evict()
 	if t.feed > 0 {
-		select {
-		case t.e.notify <- struct{}{}:
-		default:
-		}
+		t.e.wake()
 	}
 	return nil
 }

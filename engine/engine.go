@@ -49,7 +49,8 @@ type Engine struct {
 	dedupe    map[uint32]*bloomChain   // message ids by read day
 	positions map[TopicPartition]int64 // next offset per partition
 	nextDue   time.Time                // earliest timer known (zero: unknown/none)
-	notify    chan struct{}
+	notifyMu  sync.Mutex
+	notify    chan struct{} // closed by the next commit that appends to the feed; nil until asked for
 	wb        *pebble.Batch // reused write batch (Apply, Tick, MarkActions are serialised)
 	closed    bool
 }
@@ -90,7 +91,6 @@ func Open(opts Options) (*Engine, error) {
 		groups:    newBloomChain(1 << 20),
 		dedupe:    make(map[uint32]*bloomChain),
 		positions: make(map[TopicPartition]int64),
-		notify:    make(chan struct{}, 1),
 		wo:        pebble.Sync,
 	}
 	if e.log == nil {
@@ -261,6 +261,7 @@ func (e *Engine) Close() error {
 	e.readMu.Lock()
 	e.readClosed = true
 	e.readMu.Unlock()
+	e.wake()
 	if e.wb != nil {
 		e.wb.Close()
 	}
@@ -289,9 +290,31 @@ func (e *Engine) Positions() map[TopicPartition]int64 {
 	return out
 }
 
-// FeedNotify is signalled (without blocking, capacity one) after each commit
-// that appended change-feed entries.
-func (e *Engine) FeedNotify() <-chan struct{} { return e.notify }
+// FeedNotify returns a channel that is closed after the next commit that
+// appends change-feed entries.
+//
+// The channel is closed (a broadcast: every reader wakes) by the next commit
+// that appends change-feed entries, and by Close. Ask for it again each time
+// you wait — after Feed returned, before blocking — since a closed channel
+// stays closed.
+func (e *Engine) FeedNotify() <-chan struct{} {
+	e.notifyMu.Lock()
+	defer e.notifyMu.Unlock()
+	if e.notify == nil {
+		e.notify = make(chan struct{})
+	}
+	return e.notify
+}
+
+// wake closes the current FeedNotify channel.
+func (e *Engine) wake() {
+	e.notifyMu.Lock()
+	if e.notify != nil {
+		close(e.notify)
+		e.notify = nil
+	}
+	e.notifyMu.Unlock()
+}
 
 // CacheLen reports how many correlation-key groups are in memory.
 func (e *Engine) CacheLen() int {

@@ -122,11 +122,24 @@ func TestPositionsAndFeedNotify(t *testing.T) {
 	b.Position = Position{Topic: "payments", Partition: 0, Offset: 7}
 	c := msg("OrderPlaced", "B", "e3", 0)
 	c.Position = Position{Topic: "orders", Partition: 2, Offset: 40} // older offset never moves it back
+	w1, w2 := h.e.FeedNotify(), h.e.FeedNotify()                     // two readers
+	select {
+	case <-w1:
+		t.Fatal("notified before any commit")
+	default:
+	}
 	h.apply(a, b, c)
+	for i, w := range []<-chan struct{}{w1, w2} {
+		select {
+		case <-w:
+		default:
+			t.Errorf("reader %d: no feed notification after a commit", i)
+		}
+	}
 	select {
 	case <-h.e.FeedNotify():
+		t.Error("a fresh channel is closed before the next commit")
 	default:
-		t.Error("no feed notification after a commit")
 	}
 	h.reopen()
 	got := h.e.Positions()
