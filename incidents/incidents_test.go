@@ -127,6 +127,10 @@ func TestHeartbeatIgnoredUnknownIsIncident(t *testing.T) {
 	if inc.Reason != "UNKNOWN_MESSAGE" || inc.RuleID != "Rule_Default" || inc.Severity != "medium" || inc.MessageName != "InvoiceSent" {
 		t.Fatalf("incident %+v", inc)
 	}
+	// Dead letters get their id the way the engine makes incident ids.
+	if id := messageIncidentID(inc.MessageID, inc.EventTime, inc.Reason); id != inc.ID {
+		t.Fatalf("messageIncidentID gives %s, the engine %s", id, inc.ID)
+	}
 }
 
 // A record that is not JSON goes to the dead-letter decision, which the

@@ -136,3 +136,57 @@ func FuzzEventJSON(f *testing.F) {
 		}
 	})
 }
+
+// fixedFeed serves a fixed list of changes.
+type fixedFeed []engine.Change
+
+func (f fixedFeed) FeedNotify() <-chan struct{} { return nil }
+
+func (f fixedFeed) Feed(from uint64, max int) ([]engine.Change, error) {
+	var out []engine.Change
+	for _, c := range f {
+		if c.Seq >= from && len(out) < max {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// An engine that puts the record's key, headers, position and decision into
+// its incident entries (and writes one for dead letters) is read as such,
+// without a duplicate from the dead-letter message change.
+func TestProjectExtendedIncidentPayload(t *testing.T) {
+	at := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	id := messageIncidentID("orders/1/9", at, "DECODE_ERROR")
+	feed := fixedFeed{
+		{Seq: 1, Kind: engine.ChangeIncident, Time: at, WallTime: at, Payload: []byte(`{"incidentId":"` + id + `","reason":"DECODE_ERROR",
+			"messageId":"orders/1/9","source":"orders","severity":"high","ruleId":"Rule_Decode","detail":"invalid JSON","eventTime":"2026-11-03T10:00:00Z",
+			"raw":"{oops","action":"dead-letter","key":"QS0x","headers":[{"Key":"traceparent","Value":"MDAtYWJj"}],
+			"topic":"orders","partition":1,"offset":9,"readAt":"2026-11-03T10:00:01Z"}`)},
+		{Seq: 2, Kind: engine.ChangeMessage, Time: at, WallTime: at, Payload: []byte(`{"messageId":"orders/1/9","name":"","correlationKey":"",
+			"outcome":"uncorrelated","reason":"DECODE_ERROR","decision":{"Action":"dead-letter","Severity":"high","RuleID":"Rule_Decode"},
+			"eventTime":"2026-11-03T10:00:00Z","topic":"orders","partition":1,"offset":9}`)},
+	}
+	s, err := Open(Options{Dir: t.TempDir(), Feed: feed, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.List(t.Context(), Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Items) != 1 {
+		t.Fatalf("%d incidents, want 1", len(p.Items))
+	}
+	inc := p.Items[0]
+	ev := inc.Event
+	if inc.ID != id || inc.Decision != "dead-letter" || string(ev.Raw) != "{oops" || string(ev.Key) != "A-1" ||
+		len(ev.Headers) != 1 || string(ev.Headers[0].Value) != "00-abc" || ev.Topic != "orders" || ev.Partition != 1 || ev.Offset != 9 ||
+		!ev.ReadAt.Equal(at.Add(time.Second)) {
+		t.Fatalf("incident %s", mustJSON(t, inc))
+	}
+}
