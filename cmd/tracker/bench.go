@@ -283,7 +283,7 @@ func benchRaw(ctx context.Context, addr string, ends map[engine.TopicPartition]i
 // benchDurable is the durable floor: read, decode the four mapped fields,
 // append to a Pebble batch committed per 1,000 records.
 func benchDurable(ctx context.Context, addr string, ends map[engine.TopicPartition]int64, dir string, fsync bool) (time.Duration, int, error) {
-	db, err := pebble.Open(dir, &pebble.Options{})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: benchPebbleLogger{}, MemTableSize: 64 << 20})
 	if err != nil {
 		return 0, 0, fmt.Errorf("open pebble %s: %w", dir, err)
 	}
@@ -609,4 +609,15 @@ func benchOutcomeKey(o engine.Outcome) string {
 		return string(o.Result)
 	}
 	return string(o.Result) + "/" + string(o.Reason)
+}
+
+// benchPebbleLogger keeps Pebble's informational lines out of the report.
+type benchPebbleLogger struct{}
+
+func (benchPebbleLogger) Infof(string, ...any) {}
+func (benchPebbleLogger) Errorf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
+}
+func (benchPebbleLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
 }
