@@ -69,11 +69,42 @@ func (s *Store) Sync(ctx context.Context) error {
 	}
 }
 
+// Status is what the projector has done so far.
+type Status struct {
+	Checkpoint  uint64    `json:"checkpoint"` // last feed sequence number projected
+	CaughtUp    bool      `json:"caughtUp"`   // the last feed read found nothing new
+	LastError   string    `json:"lastError,omitempty"`
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
+}
+
+// Status reports progress and the last error (for /readyz).
+func (s *Store) Status() Status {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.status
+}
+
+func (s *Store) setStatus(cp uint64, caughtUp bool, err error) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if err != nil {
+		s.status.LastError, s.status.LastErrorAt = err.Error(), s.clock().UTC()
+		return
+	}
+	s.status.Checkpoint, s.status.CaughtUp = cp, caughtUp
+}
+
 // Step projects one batch of feed changes in one transaction, together with
 // the new checkpoint, and returns how many changes it read (0: caught up).
 func (s *Store) Step(ctx context.Context) (int, error) {
 	s.pmu.Lock()
 	defer s.pmu.Unlock()
+	n, err := s.step(ctx)
+	s.setStatus(s.cp, n == 0, err)
+	return n, err
+}
+
+func (s *Store) step(ctx context.Context) (int, error) {
 	changes, err := s.opts.Feed.Feed(s.cp+1, s.opts.BatchSize)
 	if err != nil {
 		return 0, fmt.Errorf("read change feed from %d: %w", s.cp+1, err)

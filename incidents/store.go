@@ -79,6 +79,9 @@ type Store struct {
 	cp  uint64     // feed checkpoint (guarded by pmu)
 
 	locks [64]sync.Mutex // retries and resolves per incident, striped by id
+
+	smu    sync.Mutex
+	status Status
 }
 
 // Open checks the options and opens (or creates) the database. It starts no
@@ -158,6 +161,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open incident store %s: %w", s.path, err)
 	}
 	s.cp = cp
+	s.status.Checkpoint = cp
 	return s, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +74,10 @@ func TestRunFollowsFeed(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+	st := h.store.Status()
+	if cp, _ := h.store.Checkpoint(h.ctx); st.Checkpoint != cp || cp == 0 || st.LastError != "" {
+		t.Fatalf("status %+v, checkpoint %d", st, cp)
 	}
 }
 
@@ -188,5 +193,29 @@ func TestProjectExtendedIncidentPayload(t *testing.T) {
 		len(ev.Headers) != 1 || string(ev.Headers[0].Value) != "00-abc" || ev.Topic != "orders" || ev.Partition != 1 || ev.Offset != 9 ||
 		!ev.ReadAt.Equal(at.Add(time.Second)) {
 		t.Fatalf("incident %s", mustJSON(t, inc))
+	}
+}
+
+type brokenFeed struct{}
+
+func (brokenFeed) FeedNotify() <-chan struct{} { return nil }
+
+func (brokenFeed) Feed(uint64, int) ([]engine.Change, error) {
+	return nil, errors.New("engine store is closed")
+}
+
+func TestStepErrorInStatus(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), Feed: brokenFeed{}, NoSync: true, Clock: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Step(t.Context())
+	want := "read change feed from 1: engine store is closed"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err %v, want %q", err, want)
+	}
+	if st := s.Status(); st.LastError != want || !st.LastErrorAt.Equal(t0) || st.CaughtUp {
+		t.Fatalf("status %+v", st)
 	}
 }
