@@ -60,6 +60,7 @@ type Status struct {
 	Checkpoint  uint64    `json:"checkpoint"` // last feed sequence number applied
 	CaughtUp    bool      `json:"caughtUp"`   // the last feed read returned everything there was
 	Applied     uint64    `json:"applied"`    // changes applied since start
+	Skipped     uint64    `json:"skipped"`    // changes with an unreadable payload, logged and skipped
 	LastError   string    `json:"lastError,omitempty"`
 	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
 }
@@ -172,12 +173,12 @@ func (p *Projector) Run(ctx context.Context) error {
 		default:
 			retry = 0
 		}
-		if wait == 0 {
-			continue
-		}
 		if !nextCleanup.IsZero() && !p.clock().Before(nextCleanup) {
 			p.cleanup(ctx)
 			nextCleanup = p.clock().Add(p.opts.CleanupInterval)
+		}
+		if wait == 0 {
+			continue
 		}
 		poll.Reset(wait)
 		select {
@@ -312,7 +313,15 @@ func (p *Projector) project(ctx context.Context, changes []engine.Change) (*Batc
 	}
 	for i := range changes {
 		if err := pr.apply(&changes[i]); err != nil {
-			return nil, nil, err
+			var bad *badChangeError
+			if !errors.As(err, &bad) {
+				return nil, nil, err
+			}
+			// One unreadable entry must not stop history for good.
+			p.log.Error("history: skipping a change-feed entry", "seq", changes[i].Seq, "kind", changes[i].Kind, "err", err)
+			p.smu.Lock()
+			p.status.Skipped++
+			p.smu.Unlock()
 		}
 	}
 	for k, in := range pr.insts {
@@ -408,6 +417,19 @@ type incidentPayload struct {
 	Raw            string    `json:"raw"`
 }
 
+// badChangeError is a feed entry whose payload cannot be read.
+type badChangeError struct {
+	seq  uint64
+	kind engine.ChangeKind
+	err  error
+}
+
+func (e *badChangeError) Error() string {
+	return fmt.Sprintf("change %d (%s): bad payload: %v", e.seq, e.kind, e.err)
+}
+
+func (e *badChangeError) Unwrap() error { return e.err }
+
 func utc(t time.Time) time.Time {
 	if t.IsZero() {
 		return t
@@ -419,9 +441,7 @@ func utc(t time.Time) time.Time {
 // the instance document already reflects (Seq <= LastSeq) are skipped.
 func (pr *projection) apply(c *engine.Change) error {
 	at, wall := utc(c.Time), utc(c.WallTime)
-	bad := func(err error) error {
-		return fmt.Errorf("change %d (%s): bad payload: %w", c.Seq, c.Kind, err)
-	}
+	bad := func(err error) error { return &badChangeError{seq: c.Seq, kind: c.Kind, err: err} }
 	var in *Instance
 	fresh := false // the instance document has not seen this change yet
 	if c.InstanceKey != 0 && c.Kind != engine.ChangeInstanceStarted {

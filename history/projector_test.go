@@ -281,3 +281,55 @@ func firstDiff(got, want string) string {
 	}
 	return "lengths differ"
 }
+
+// corruptFeed garbles the payload of one feed entry.
+type corruptFeed struct {
+	inner history.Feed
+	seq   uint64
+}
+
+func (f corruptFeed) FeedNotify() <-chan struct{} { return f.inner.FeedNotify() }
+
+func (f corruptFeed) Feed(from uint64, max int) ([]engine.Change, error) {
+	ch, err := f.inner.Feed(from, max)
+	for i := range ch {
+		if ch[i].Seq == f.seq {
+			ch[i].Payload = []byte(`{"broken`)
+		}
+	}
+	return ch, err
+}
+
+// TestProjectorSkipsUnreadableChange: one bad entry is logged and skipped;
+// history goes on.
+func TestProjectorSkipsUnreadableChange(t *testing.T) {
+	w := newWorld(t)
+	w.apply(traffic(0, 10))
+	var bad engine.Change
+	all, err := w.e.Feed(1, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range all {
+		if c.Kind == engine.ChangeMessage {
+			bad = c
+			break
+		}
+	}
+	store := openStore(t, t.TempDir())
+	defer store.Close()
+	p := newProjector(t, corruptFeed{inner: w.e, seq: bad.Seq}, store, history.ProjectorOptions{})
+	if err := p.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Status(); st.Skipped != 1 || st.Checkpoint != w.head() {
+		t.Errorf("status = %+v, want 1 skipped and checkpoint %d", st, w.head())
+	}
+	ev, err := store.Events(context.Background(), history.EventQuery{Limit: history.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(ev.Items), len(traffic(0, 10))-1; got != want {
+		t.Errorf("%d events, want %d (all but the unreadable one)", got, want)
+	}
+}
