@@ -153,3 +153,53 @@ func (a *hourAgg) merge(b *hourAgg) {
 		a.hist[k] += v
 	}
 }
+
+// denseHist accumulates encoded histograms by bucket index: summing many
+// hours of statistics without a map per row.
+type denseHist []int64
+
+func (d *denseHist) addEncoded(b []byte) error {
+	k := 0
+	for len(b) > 0 {
+		delta, n := binary.Uvarint(b)
+		if n <= 0 {
+			return errBadHist
+		}
+		b = b[n:]
+		c, n := binary.Uvarint(b)
+		if n <= 0 {
+			return errBadHist
+		}
+		b = b[n:]
+		k += int(delta)
+		if k < 0 || k > 1<<16 {
+			return errBadHist
+		}
+		if k >= len(*d) {
+			*d = append(*d, make([]int64, k+1-len(*d))...)
+		}
+		(*d)[k] += int64(c)
+	}
+	return nil
+}
+
+// percentile returns the nearest-rank p-quantile (0 < p <= 1) of n samples.
+func (d denseHist) percentile(p float64, n int64) float64 {
+	if n == 0 {
+		return 0
+	}
+	rank := max(int64(math.Ceil(p*float64(n))), 1)
+	var cum int64
+	last := 0
+	for k, c := range d {
+		if c == 0 {
+			continue
+		}
+		last = k
+		cum += c
+		if cum >= rank {
+			return bucketValue(k)
+		}
+	}
+	return bucketValue(last)
+}

@@ -261,6 +261,10 @@ func (s *Store) stuckInstances(ctx context.Context, q history.InstanceQuery, sor
 		w.add("process_id = ?", r.ProcessID)
 		w.add("element_id = ?", r.ElementID)
 		w.add("started_at < ?", r.Before.UnixNano())
+		// An element instance never starts before its instance: this bound
+		// lets the walk begin at the cutoff instead of skipping every
+		// instance that started after it.
+		w.add("inst_started < ?", r.Before.UnixNano())
 		if r.Version != 0 {
 			w.add("version = ?", r.Version)
 		}

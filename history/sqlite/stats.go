@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"sort"
@@ -20,13 +21,13 @@ func (s *Store) Statistics(ctx context.Context, q history.StatisticsQuery) (hist
 	type acc struct {
 		e    history.ElementStatistics
 		sum  int64
-		hist hist
+		hist denseHist
 	}
 	els := map[string]*acc{}
 	get := func(id string) *acc {
 		a := els[id]
 		if a == nil {
-			a = &acc{e: history.ElementStatistics{ElementID: id}, hist: hist{}}
+			a = &acc{e: history.ElementStatistics{ElementID: id}}
 			els[id] = a
 		}
 		return a
@@ -53,9 +54,8 @@ func (s *Store) Statistics(ctx context.Context, q history.StatisticsQuery) (hist
 		return st, fmt.Errorf("statistics of %s: %w", q.ProcessID, err)
 	}
 	for rows.Next() {
-		var id string
+		var id, blob sql.RawBytes
 		var act, c, sk, te, sum int64
-		var blob []byte
 		if err := rows.Scan(&id, &act, &c, &sk, &te, &sum, &blob); err != nil {
 			rows.Close()
 			return st, fmt.Errorf("statistics of %s: %w", q.ProcessID, err)
@@ -63,13 +63,16 @@ func (s *Store) Statistics(ctx context.Context, q history.StatisticsQuery) (hist
 		if act == 0 && c == 0 && sk == 0 && te == 0 {
 			continue
 		}
-		a := get(id)
+		a := els[string(id)]
+		if a == nil {
+			a = get(string(id))
+		}
 		a.e.Active += act
 		a.e.Completed += c
 		a.e.Skipped += sk
 		a.e.Terminated += te
 		a.sum += sum
-		if err := a.hist.decodeAdd(blob); err != nil {
+		if err := a.hist.addEncoded(blob); err != nil {
 			rows.Close()
 			return st, fmt.Errorf("statistics of %s/%s: %w", q.ProcessID, id, err)
 		}
