@@ -464,12 +464,14 @@ func (c *Consumer) process(ctx context.Context) error {
 		c.commit(true)
 		return err
 	}
-	grow := func() error {
+	// grow flushes a full batch and starts the linger time when a batch
+	// begins (had was its size before the last addition).
+	grow := func(had int) error {
 		if len(c.batch) >= c.batchSize {
 			linger.Stop()
 			return c.flush(ctx)
 		}
-		if len(c.batch) == 1 || (len(c.metas) > 0 && c.metas[0].req != nil) {
+		if had == 0 {
 			linger.Reset(c.linger)
 		}
 		return nil
@@ -485,17 +487,19 @@ func (c *Consumer) process(ctx context.Context) error {
 			if !c.accept(&it) {
 				continue
 			}
+			had := len(c.batch)
 			c.batch = append(c.batch, it.msg)
 			c.metas = append(c.metas, meta{raw: it.raw, hwm: it.hwm})
-			if err := grow(); err != nil {
+			if err := grow(had); err != nil {
 				return err
 			}
 		case r := <-c.httpCh:
+			had := len(c.batch)
 			for i := range r.msgs {
 				c.batch = append(c.batch, r.msgs[i])
 				c.metas = append(c.metas, meta{req: r, idx: i, hwm: -1})
 			}
-			if err := grow(); err != nil {
+			if err := grow(had); err != nil {
 				return err
 			}
 		case <-linger.C:
