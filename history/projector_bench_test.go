@@ -3,6 +3,10 @@ package history_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -102,4 +106,125 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// liveFeed is synthFeed growing in real time: changes up to avail exist.
+type liveFeed struct {
+	mu     sync.Mutex
+	avail  uint64
+	notify chan struct{}
+}
+
+func (f *liveFeed) FeedNotify() <-chan struct{} { return f.notify }
+
+func (f *liveFeed) Feed(from uint64, max int) ([]engine.Change, error) {
+	f.mu.Lock()
+	avail := f.avail
+	f.mu.Unlock()
+	var out []engine.Change
+	for s := from; s <= avail && len(out) < max; s++ {
+		out = append(out, synthChange(s))
+	}
+	return out, nil
+}
+
+func (f *liveFeed) append(n uint64) uint64 {
+	f.mu.Lock()
+	f.avail += n
+	a := f.avail
+	f.mu.Unlock()
+	select {
+	case f.notify <- struct{}{}:
+	default:
+	}
+	return a
+}
+
+// appliedAt records when each Apply finished.
+type appliedAt struct {
+	history.Backend
+	mu   sync.Mutex
+	upTo []uint64
+	at   []time.Time
+}
+
+func (a *appliedAt) Apply(ctx context.Context, b *history.Batch) error {
+	if err := a.Backend.Apply(ctx, b); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.upTo = append(a.upTo, b.Checkpoint)
+	a.at = append(a.at, time.Now())
+	a.mu.Unlock()
+	return nil
+}
+
+// BenchmarkSearchableLatency feeds changes at TRACKER_BENCH_RATE events/s
+// (default 10,000; five feed changes per event, as the engine writes about
+// that many per message) for two seconds per iteration while the projector
+// runs, and reports the p50/p99 time from a change entering the feed to the
+// commit that makes it searchable. Run it with -benchtime 1x.
+func BenchmarkSearchableLatency(b *testing.B) {
+	rate := 10_000
+	if v := os.Getenv("TRACKER_BENCH_RATE"); v != "" {
+		var err error
+		if rate, err = strconv.Atoi(v); err != nil || rate <= 0 {
+			b.Fatalf("TRACKER_BENCH_RATE=%q: want a positive integer", v)
+		}
+	}
+	const changesPerEvent, tick, window = 5, 10 * time.Millisecond, 2 * time.Second
+	store := openStore(b, b.TempDir())
+	defer store.Close()
+	rec := &appliedAt{Backend: store}
+	feed := &liveFeed{notify: make(chan struct{}, 1)}
+	p := newProjector(b, feed, rec, history.ProjectorOptions{PollInterval: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var lat []time.Duration
+	perTick := uint64(rate * changesPerEvent * int(tick) / int(time.Second))
+	for b.Loop() {
+		type mark struct {
+			upTo uint64
+			at   time.Time
+		}
+		var marks []mark
+		t := time.NewTicker(tick)
+		end := time.Now().Add(window)
+		for now := range t.C {
+			marks = append(marks, mark{feed.append(perTick), now})
+			if now.After(end) {
+				break
+			}
+		}
+		t.Stop()
+		last := marks[len(marks)-1].upTo
+		for {
+			rec.mu.Lock()
+			caught := len(rec.upTo) > 0 && rec.upTo[len(rec.upTo)-1] >= last
+			rec.mu.Unlock()
+			if caught {
+				break
+			}
+			time.Sleep(tick)
+		}
+		rec.mu.Lock()
+		j := 0
+		for _, m := range marks {
+			for rec.upTo[j] < m.upTo {
+				j++
+			}
+			lat = append(lat, rec.at[j].Sub(m.at))
+		}
+		rec.mu.Unlock()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(lat)
+	pct := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))]) / float64(time.Millisecond) }
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(rate), "events/s")
 }
