@@ -596,6 +596,11 @@ func (c *Consumer) startGeneration(ctx context.Context, gen *kafka.Generation) g
 			default:
 				start, from = kafka.FirstOffset, "beginning"
 			}
+			if known && start > b.LastOffset {
+				c.log.Error("the stored position is beyond the end of the partition (was the topic recreated?); reading it from its start",
+					"topic", topic, "partition", a.ID, "position", start, "end", b.LastOffset)
+				start = b.FirstOffset
+			}
 			if known && start >= 0 && start < b.FirstOffset {
 				c.log.Warn("records before the stored position were deleted from the partition; continuing at its start",
 					"topic", topic, "partition", a.ID, "position", start, "first", b.FirstOffset)

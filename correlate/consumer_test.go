@@ -414,3 +414,28 @@ func TestForcedRebalance(t *testing.T) {
 		t.Errorf("engine feed: %d messages %v, want 800: 400 started, 400 correlated", n, res)
 	}
 }
+
+// TestTopicRecreated restarts on an engine whose stored positions lie beyond
+// the end of the (recreated) partition: the new records are read from the start.
+func TestTopicRecreated(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock(exampleStart)
+	_, addr := newCluster(t)
+	produce(t, addr, orderTraffic("orders", 10, 0)...)
+	eng := openEngine(t, dir, clk, nil)
+	rec := newRecorder()
+	r := start(t, Options{Engine: eng, Kafka: kafkaCfg(addr, "g"), Sources: []config.Source{exampleConfigSource("orders")}, Clock: clk.Now, OnApplied: rec.onApplied})
+	waitFor(t, "first topic applied", func() bool { return rec.count() == 20 })
+	r.halt(t)
+
+	_, addr2 := newCluster(t) // a new cluster: the topic starts at offset 0 again
+	produce(t, addr2, orderTraffic("orders", 3, 100)...)
+	rec2 := newRecorder()
+	start(t, Options{Engine: eng, Kafka: kafkaCfg(addr2, "g"), Sources: []config.Source{exampleConfigSource("orders")}, Clock: clk.Now, OnApplied: rec2.onApplied})
+	waitFor(t, "recreated topic applied", func() bool { return rec2.count() == 6 })
+	for off := range int64(6) {
+		if got, m := rec2.outcome("orders", 0, off); got.Result != engine.Started && got.Result != engine.Correlated {
+			t.Errorf("offset %d (%s): %s %s", off, m.ID, got.Result, got.Reason)
+		}
+	}
+}
