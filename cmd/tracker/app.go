@@ -7,20 +7,23 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tracker-dev/tracker/actions"
 	"github.com/tracker-dev/tracker/api"
 	"github.com/tracker-dev/tracker/broker"
 	"github.com/tracker-dev/tracker/config"
 	"github.com/tracker-dev/tracker/correlate"
-	"github.com/tracker-dev/tracker/decisiontable"
 	"github.com/tracker-dev/tracker/engine"
+	"github.com/tracker-dev/tracker/incidents"
 	"github.com/tracker-dev/tracker/models"
 	"github.com/tracker-dev/tracker/simulator"
 )
@@ -51,12 +54,15 @@ type app struct {
 	log  *slog.Logger
 	reg  *prometheus.Registry
 
-	http   *api.Server
-	broker *broker.Broker
-	sim    *simulator.Producer
-	models *models.Repository
-	engine *engine.Engine
-	corr   *correlate.Consumer
+	http      *api.Server
+	broker    *broker.Broker
+	sim       *simulator.Producer
+	models    *models.Repository
+	engine    *engine.Engine
+	corr      *correlate.Consumer
+	relay     *actions.Relay
+	decider   *tableDecider
+	incidents *incidents.Store
 
 	mu     sync.Mutex
 	stops  []stopStep   // in build order; run in reverse
@@ -172,25 +178,19 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	}
 
 	// 3. Decision table for uncorrelated events (none: every one becomes an incident).
-	var decider engine.Decider
-	switch {
-	case cfg.Decisions != "":
-		t, err := decisiontable.Load(cfg.Decisions)
-		if err != nil {
-			return nil, fmt.Errorf("load decision table: %w", err)
-		}
-		decider = newTableDecider(t)
-	case opts.Demo != nil:
-		t, err := decisiontable.Parse("uncorrelated.dmn", simulator.DecisionsDMN)
-		if err != nil {
-			return nil, fmt.Errorf("built-in decision table: %w", err)
-		}
-		decider = newTableDecider(t)
+	var builtin []byte
+	if opts.Demo != nil {
+		builtin = simulator.DecisionsDMN
 	}
+	a.decider, err = loadTableDecider(cfg.Decisions, filepath.Join(cfg.DataDir, "decisions"), builtin, a.log)
+	if err != nil {
+		return nil, err
+	}
+	a.goRun(ctx, "reload on SIGHUP", a.reloadOnHangup)
 
 	// 4. Engine: state, timers, outbox and change feed in Pebble.
 	a.engine, err = engine.Open(engine.Options{
-		Dir: filepath.Join(cfg.DataDir, "engine"), Processes: a.models, Decider: decider,
+		Dir: filepath.Join(cfg.DataDir, "engine"), Processes: a.models, Decider: a.decider,
 		DedupeRetention: cfg.Engine.DedupeRetention.Duration, CacheSize: cfg.Engine.CacheSize, Logger: a.log,
 	})
 	if err != nil {
@@ -199,7 +199,33 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	a.onStop("engine", func(context.Context) error { return a.engine.Close() })
 	a.ready("engine", func() (bool, any) { return true, "store open" })
 
-	// 5. Consumer: Kafka records and HTTP events → engine, in batches.
+	// 5. Actions relay: outbox → Kafka topics and webhooks. Built before the
+	// consumer so that it stops after it, and before the engine closes.
+	a.relay, err = actions.New(actions.Options{
+		Outbox: a.engine, Kafka: cfg.Kafka, Targets: cfg.Targets, Registerer: a.reg, Logger: a.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("actions relay: %w", err)
+	}
+	a.goRun(ctx, "actions", a.relay.Run)
+	a.ready("actions", func() (bool, any) { return a.relay.Ready() })
+	if opts.Demo != nil {
+		a.goRun(ctx, "action summary", a.actionSummary)
+	}
+
+	// 6. Incidents: projected from the engine's feed; retry re-runs correlation.
+	a.incidents, err = incidents.Open(incidents.Options{
+		Dir: filepath.Join(cfg.DataDir, "incidents"), Feed: a.engine, Logger: a.log,
+		Correlator: &incidents.EngineCorrelator{Engine: a.engine},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open incidents: %w", err)
+	}
+	a.onStop("incidents store", func(context.Context) error { return a.incidents.Close() })
+	a.goRun(ctx, "incidents", a.incidents.Run)
+	a.ready("incidents", func() (bool, any) { return true, a.incidents.Status() })
+
+	// 7. Consumer: Kafka records and HTTP events → engine, in batches.
 	a.corr, err = correlate.New(correlate.Options{
 		Engine: a.engine, Kafka: cfg.Kafka, Sources: cfg.Sources, HTTP: cfg.HTTP,
 		Logger: a.log, Registerer: a.reg, KnownMessage: a.models.UsesMessage,
@@ -216,7 +242,7 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 		return a.corr.Ready(), map[string]any{"topics": a.corr.Topics(), "partitions": len(a.corr.Lag()), "lag": lag, "watermark": a.corr.Watermark()}
 	})
 
-	// 6. Simulator (demo only).
+	// 8. Simulator (demo only).
 	if d := opts.Demo; d != nil && d.Rate > 0 {
 		a.sim, err = simulator.NewProducer(simulator.ProducerOptions{
 			Brokers: cfg.Kafka.Brokers, Gen: simulator.Options{Seed: d.Seed, Rate: d.Rate, Shares: &d.Shares}, Logger: a.log,
@@ -241,6 +267,8 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	write := api.RequireRole(api.RoleOperator)
 	api.ModelRoutes(a.http.API(), a.models, write)
 	api.EventRoutes(a.http.API(), a.corr, write)
+	api.IncidentRoutes(a.http.API(), a.incidents, write)
+	api.DecisionRoutes(a.http.API(), a.decider, write)
 	if err := a.http.Start(); err != nil {
 		return nil, err
 	}
@@ -366,4 +394,40 @@ func (a *app) banner() {
 	fmt.Fprintf(w, "  data       %s\n", a.cfg.DataDir)
 	fmt.Fprintf(w, "  UI         http://%s\n", a.http.Addr())
 	fmt.Fprintf(w, "  API        http://%s/api/v1 · metrics http://%s/metrics\n", a.http.Addr(), a.http.Addr())
+}
+
+// actionSummary prints one line a minute with the actions sent (demo).
+func (a *app) actionSummary(ctx context.Context) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	var last actions.Totals
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			now := a.relay.Totals()
+			fmt.Fprintf(a.opts.Out, "%s actions: %d delivered, %d failed in the last minute (%d delivered in all)\n",
+				time.Now().Format(time.TimeOnly), now.Delivered-last.Delivered, now.Failed-last.Failed, now.Delivered)
+			last = now
+		}
+	}
+}
+
+// reloadOnHangup re-reads the decision table on SIGHUP; a bad table is
+// reported and the old one stays in force.
+func (a *app) reloadOnHangup(ctx context.Context) error {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ch:
+			if err := a.decider.Reload(); err != nil {
+				a.log.Error("SIGHUP", "err", err)
+			}
+		}
+	}
 }
