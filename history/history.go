@@ -17,7 +17,10 @@ import (
 type Backend interface {
 	// Apply writes the batch's documents and then records b.Checkpoint. A
 	// transactional backend writes both atomically; any backend records the
-	// checkpoint only after every document of the batch is durable.
+	// checkpoint only after every document of the batch is durable. An
+	// element instance that is finished stays finished: a backend ignores
+	// (or may ignore) a later write of it as active, which only a replay
+	// produces.
 	Apply(ctx context.Context, b *Batch) error
 	// Checkpoint returns the feed sequence number recorded by the last
 	// successful Apply (0 for an empty store).

@@ -458,13 +458,10 @@ func (pr *projection) apply(c *engine.Change) error {
 	}
 	switch c.Kind {
 	case engine.ChangeInstanceStarted:
-		existing, err := pr.instance(c.InstanceKey)
-		if err != nil {
-			return err
-		}
-		if existing != nil && existing.LastSeq >= c.Seq {
-			return nil
-		}
+		// Always a fresh document, without reading the backend: should
+		// this be a replay (a backend whose checkpoint lags its documents),
+		// every later change of the instance is replayed too and rebuilds
+		// the same document.
 		var pl struct {
 			CorrelationKey string `json:"correlationKey"`
 		}

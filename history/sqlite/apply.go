@@ -264,6 +264,9 @@ func (w *writer) elements(docs []history.ElementInstance) error {
 	for i := range docs {
 		d := &docs[i]
 		old, seen := prev[d.Key]
+		if seen && old != history.ElementActive && d.State == history.ElementActive {
+			continue // finished is final: a replayed start does not reopen it
+		}
 		switch {
 		case d.State == history.ElementActive && !seen:
 			agg(d).active++
