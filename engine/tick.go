@@ -33,11 +33,29 @@ type tickItem struct {
 // order; then removes expired dedupe keys and ended instances past retention.
 // Each round of up to 5,000 items is one atomic batch.
 func (e *Engine) Tick(ctx context.Context, watermark time.Time) (TickResult, error) {
+	var res TickResult
+	for rounds := 1; ; rounds++ {
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("tick: %w", err)
+		}
+		// Firing can arm timers that are due already (cycles, chains), so
+		// rounds go on until one finds nothing; the cap guards against a
+		// zero-length cycle. The lock is released between rounds, so a
+		// long Tick does not stall Apply.
+		done, err := e.tickRound(ctx, watermark, &res, rounds >= maxTickRounds)
+		if err != nil || done {
+			return res, err
+		}
+	}
+}
+
+// tickRound handles up to tickBatch due items of each kind in one batch and
+// reports whether nothing was left.
+func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickResult, final bool) (bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var res TickResult
 	if e.closed {
-		return res, ErrClosed
+		return true, ErrClosed
 	}
 	e.refreshProcs()
 	now := e.clock()
@@ -45,54 +63,56 @@ func (e *Engine) Tick(ctx context.Context, watermark time.Time) (TickResult, err
 	if watermark.Before(limit) {
 		limit = watermark
 	}
-	rounds := 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("tick: %w", err)
-		}
-		var items []tickItem
+	var items []tickItem
+	cutoff := time.Time{}
+	for _, k := range []struct {
+		prefix byte
+		upTo   time.Time
+	}{{pTimer, limit}, {pHeld, watermark}, {pExpiry, now}} {
+		before := len(items)
 		var err error
-		if items, err = e.dueItems(items, pTimer, limit); err == nil {
-			if items, err = e.dueItems(items, pHeld, watermark); err == nil {
-				items, err = e.dueItems(items, pExpiry, now)
+		if items, err = e.dueItems(items, k.prefix, k.upTo); err != nil {
+			return true, fmt.Errorf("tick: scan due items: %w", err)
+		}
+		// A kind that filled its quota may have more items right after its
+		// last one: keep event-time order by not going past it this round.
+		if n := len(items) - before; n == tickBatch {
+			if last := items[len(items)-1].at; cutoff.IsZero() || last.Before(cutoff) {
+				cutoff = last
 			}
 		}
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].at.Before(items[j].at) })
+	if !cutoff.IsZero() {
+		n := sort.Search(len(items), func(i int) bool { return items[i].at.After(cutoff) })
+		items = items[:n]
+	}
+	t := e.begin(ctx)
+	for _, it := range items {
+		t.tickItem(it, res)
+		if t.err != nil {
+			t.rollback()
+			return true, t.err
+		}
+	}
+	last := len(items) == 0 || final
+	if last {
+		if err := t.cleanup(now); err != nil {
+			t.rollback()
+			return true, err
+		}
+	}
+	if err := t.commit(); err != nil {
+		return true, err
+	}
+	if last {
+		next, err := e.firstTimer()
 		if err != nil {
-			return res, fmt.Errorf("tick: scan due items: %w", err)
+			return true, err
 		}
-		sort.SliceStable(items, func(i, j int) bool { return items[i].at.Before(items[j].at) })
-		t := e.begin(ctx)
-		for _, it := range items {
-			t.tickItem(it, &res)
-			if t.err != nil {
-				t.rollback()
-				return res, t.err
-			}
-		}
-		// Firing can arm timers that are due already (cycles, chains), so
-		// rescan until a round finds nothing; the round cap guards against
-		// a zero-length cycle.
-		rounds++
-		last := len(items) == 0 || rounds >= maxTickRounds
-		if last {
-			if err := t.cleanup(now); err != nil {
-				t.rollback()
-				return res, err
-			}
-		}
-		if err := t.commit(); err != nil {
-			return res, err
-		}
-		if last {
-			break
-		}
+		e.nextDue, res.NextDue = next, next
 	}
-	next, err := e.firstTimer()
-	if err != nil {
-		return res, err
-	}
-	e.nextDue, res.NextDue = next, next
-	return res, nil
+	return last, nil
 }
 
 func (e *Engine) dueItems(items []tickItem, prefix byte, upTo time.Time) ([]tickItem, error) {
