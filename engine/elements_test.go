@@ -171,6 +171,16 @@ func elementScenarios() []scenario {
 			path: "Requested:completed Decide:completed Label:completed Received:active",
 		},
 		{
+			name:  "timer start events: a cycle R3 from a date and a date; chained timers",
+			model: "timers.bpmn",
+			steps: []step{
+				tick(0, 0, 6), // three nightly starts (2026-01-01..03) and their one-month timers
+				tick(62*day24, 62*day24, 1),
+			},
+			key: "timers/Nightly/2026-01-02T00:00:00Z", state: InstanceActive,
+			path: "Nightly:completed Month:completed Deadline:active",
+		},
+		{
 			name:  "strict conformance: a later step buffers and expires instead of skipping",
 			model: "order-strict.bpmn",
 			steps: []step{

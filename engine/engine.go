@@ -42,6 +42,7 @@ type Engine struct {
 	mu        sync.Mutex
 	cnt       counters
 	procs     procIndex
+	startSig  string // procs.sig whose timer start events are armed
 	cache     map[string]*group
 	lruHead   *group // most recently used
 	lruTail   *group

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -59,6 +60,17 @@ func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickRe
 	}
 	e.refreshProcs()
 	now := e.clock()
+	if e.procs.sig != e.startSig {
+		t := e.begin(ctx)
+		if err := t.syncStartTimers(now); err != nil {
+			t.rollback()
+			return true, err
+		}
+		if err := t.commit(); err != nil {
+			return true, err
+		}
+		e.startSig = e.procs.sig
+	}
 	limit := now
 	if watermark.Before(limit) {
 		limit = watermark
@@ -171,6 +183,10 @@ func (e *Engine) firstTimer() (time.Time, error) {
 
 func (t *txn) tickItem(it tickItem, res *TickResult) {
 	t.b.Delete(it.key, nil)
+	if it.kind == pTimer && it.inst == 0 {
+		t.fireStartTimer(it, res)
+		return
+	}
 	g, err := t.group(it.ck, false)
 	if err != nil {
 		t.fail(err)
@@ -542,4 +558,108 @@ func kindOf(b byte) ChangeKind {
 		return changeKinds[b]
 	}
 	return ChangeKind("unknown")
+}
+
+// --- timer start events ---
+
+// startTimer is the record of a process-level timer start event: which
+// version armed it, when it is due next (zero: done) and how often it fired.
+type startTimer struct {
+	version int
+	due     time.Time
+	fired   int
+}
+
+func startTimerKey(pid, el string) []byte {
+	return []byte("mstart/" + pid + "\x00" + el)
+}
+
+func (t *txn) readStartTimer(pid, el string) (startTimer, bool, error) {
+	v, found, err := get(t.e.db, startTimerKey(pid, el))
+	if err != nil || !found {
+		return startTimer{}, false, err
+	}
+	d := dec{b: v}
+	st := startTimer{version: d.int(), due: d.time(), fired: d.int()}
+	if d.err != nil {
+		return st, false, fmt.Errorf("read timer start %s/%s: %w", pid, el, d.err)
+	}
+	return st, true, nil
+}
+
+func (t *txn) writeStartTimer(pid, el string, st startTimer) {
+	e := enc{}
+	e.int(st.version)
+	e.time(st.due)
+	e.int(st.fired)
+	t.b.Set(startTimerKey(pid, el), e.b, nil)
+	if !st.due.IsZero() {
+		t.b.Set(timerKey(st.due, 0, 0, pid+"\x00"+el), nil, nil)
+	}
+}
+
+// syncStartTimers arms the timer start events of the latest versions; a new
+// version replaces the timers of the one before, as in Zeebe.
+func (t *txn) syncStartTimers(now time.Time) error {
+	for _, p := range t.e.procs.latest {
+		if p.Scope == nil {
+			continue
+		}
+		for _, el := range p.Scope.TimerStarts {
+			if el.Timer == nil {
+				continue
+			}
+			st, found, err := t.readStartTimer(p.ID, el.ID)
+			if err != nil {
+				return err
+			}
+			if found && st.version == p.Version {
+				continue
+			}
+			if found && !st.due.IsZero() {
+				t.b.Delete(timerKey(st.due, 0, 0, p.ID+"\x00"+el.ID), nil)
+			}
+			t.writeStartTimer(p.ID, el.ID, startTimer{version: p.Version, due: el.Timer.First(now)})
+		}
+	}
+	return nil
+}
+
+// fireStartTimer starts an instance from a timer start event. The instance's
+// correlation key is synthetic: process id, element id and due time.
+func (t *txn) fireStartTimer(it tickItem, res *TickResult) {
+	pid, elID, ok := strings.Cut(it.target, "\x00")
+	if !ok {
+		return
+	}
+	st, found, err := t.readStartTimer(pid, elID)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	p := t.e.procs.latest[pid]
+	if !found || !st.due.Equal(it.at) || p == nil || p.Version != st.version {
+		return // replaced by a newer version
+	}
+	el := p.Elements[elID]
+	if el == nil || el.Timer == nil {
+		return
+	}
+	ck := pid + "/" + elID + "/" + it.at.UTC().Format(time.RFC3339Nano)
+	g, err := t.group(ck, true)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	m := Message{CorrelationKey: ck, ID: ck, EventTime: it.at}
+	var out Outcome
+	t.start(g, p, el, &m, &out)
+	res.Fired++
+	st.fired++
+	next, again := el.Timer.Next(it.at, st.fired)
+	if !again {
+		next = time.Time{}
+	}
+	st.due = next
+	t.writeStartTimer(pid, elID, st)
 }
