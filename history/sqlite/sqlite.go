@@ -84,6 +84,7 @@ func Open(opts Options) (*Store, error) {
 		q.Add("_pragma", "synchronous("+sync+")")
 		q.Add("_pragma", "cache_size(-65536)")
 		q.Add("_pragma", "temp_store(MEMORY)")
+		q.Add("_pragma", "wal_autocheckpoint(8000)") // checkpoint every ~32 MiB: hot index pages are copied once, not per batch
 		q.Set("_txlock", txlock)
 		return "file:" + path + "?" + q.Encode()
 	}
