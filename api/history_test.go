@@ -18,6 +18,7 @@ import (
 	"github.com/tracker-dev/tracker/history"
 	"github.com/tracker-dev/tracker/history/sqlite"
 	"github.com/tracker-dev/tracker/models"
+	"github.com/tracker-dev/tracker/simulator"
 )
 
 var histT0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
@@ -56,6 +57,12 @@ func histTraffic() []engine.Message {
 // the service's clock.
 func newHistoryServer(t *testing.T, now time.Time) (*httptest.Server, *engine.Engine) {
 	t.Helper()
+	return newHistoryServerWith(t, now, histTraffic())
+}
+
+// newHistoryServerWith is newHistoryServer with the given traffic.
+func newHistoryServerWith(t *testing.T, now time.Time, msgs []engine.Message) (*httptest.Server, *engine.Engine) {
+	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
 	repo, err := models.OpenRepository(filepath.Join(dir, "models"), models.RepositoryOptions{})
@@ -74,7 +81,6 @@ func newHistoryServer(t *testing.T, now time.Time) (*httptest.Server, *engine.En
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close() })
-	msgs := histTraffic()
 	for len(msgs) > 0 {
 		n := min(len(msgs), 100)
 		if _, err := eng.Apply(ctx, msgs[:n]); err != nil {
@@ -331,5 +337,61 @@ func TestHistoryAPIEventsAndSearch(t *testing.T) {
 	}
 	if len(sr.Instances) != want {
 		t.Errorf("search c-3 found %d instances, want %d", len(sr.Instances), want)
+	}
+}
+
+// TestHistoryAPISimulatedTraffic drives the engine with the demo simulator's
+// records (stalls, duplicates, unknown orders, noise) and checks that
+// stuck=true&element=GoodsShipped lists exactly the orders whose last step
+// was GoodsFetched.
+func TestHistoryAPISimulatedTraffic(t *testing.T) {
+	gen := simulator.NewGenerator(simulator.Options{Seed: 7, Start: histT0, Shares: &simulator.Shares{
+		Stall: 0.2, Duplicate: 0.05, Unknown: 0.02, Noise: 0.02}})
+	last := map[string]string{} // order → last regular step
+	var msgs []engine.Message
+	for range 800 {
+		r := gen.Next()
+		var env struct {
+			ID, Type, OrderID, Time string
+			Data                    json.RawMessage
+		}
+		if err := json.Unmarshal(r.Value, &env); err != nil {
+			t.Fatalf("simulator record %s: %v", r.Value, err)
+		}
+		at, err := time.Parse(time.RFC3339Nano, env.Time)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := engine.Message{Name: env.Type, CorrelationKey: env.OrderID, ID: env.ID, EventTime: at, ReadAt: at,
+			Variables: env.Data, Source: r.Topic}
+		if env.OrderID == "" {
+			m.Invalid = engine.ReasonMissingCorrelationKey
+		}
+		msgs = append(msgs, m)
+		if r.Kind == simulator.Regular {
+			last[env.OrderID] = env.Type
+		}
+	}
+	var want []string
+	for id, step := range last {
+		if step == "GoodsFetched" {
+			want = append(want, id)
+		}
+	}
+	slices.Sort(want)
+	if len(want) == 0 {
+		t.Fatal("the simulator stalled no order before GoodsShipped; pick another seed")
+	}
+	t.Logf("%d orders, %d stalled before GoodsShipped", len(last), len(want))
+	ts, _ := newHistoryServerWith(t, histT0.Add(10*24*time.Hour), msgs)
+	got := keysOf(t, ts.URL, "stuck=true&element=GoodsShipped")
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("stuck at GoodsShipped:\n got %v\nwant %v", got, want)
+	}
+	// Unknown orders are uncorrelated events, not instances.
+	ev := histGet[EventPage](t, ts.URL, "/api/v1/events?outcome=uncorrelated&limit=1000", http.StatusOK)
+	if len(ev.Items) == 0 {
+		t.Error("no uncorrelated events from the simulator's unknown orders and noise")
 	}
 }
