@@ -27,6 +27,7 @@ type txn struct {
 	chunkN     int
 	chunkFirst uint64
 	pids       map[string]int
+	scratch    []byte // payload under construction
 	pos        map[TopicPartition]int64
 	buf        []byte
 	err        error // first Decider error
@@ -194,7 +195,7 @@ func (t *txn) elementChange(kind ChangeKind, r *run, ei *elemInst, el *models.El
 	if ei.root {
 		return
 	}
-	p := make([]byte, 0, 96)
+	p := t.scratch[:0] // change copies the payload into the feed chunk
 	p = append(p, `{"elementKey":`...)
 	p = strconv.AppendInt(p, ei.key, 10)
 	p = append(p, `,"scopeKey":`...)
@@ -211,8 +212,8 @@ func (t *txn) elementChange(kind ChangeKind, r *run, ei *elemInst, el *models.El
 		p = append(p, `,"deviation":true`...)
 	}
 	p = append(p, '}')
-	at := r.at
-	t.change(kind, at, r.in, ei.el, p)
+	t.scratch = p
+	t.change(kind, r.at, r.in, ei.el, p)
 }
 
 // messagePayload is the payload of a ChangeMessage entry.
@@ -235,7 +236,7 @@ type messagePayload struct {
 
 func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
 	// Hand-written JSON of messagePayload: this runs once per message.
-	b := make([]byte, 0, 256+len(m.Variables))
+	b := t.scratch[:0] // change copies the payload into the feed chunk
 	b = append(b, `{"messageId":`...)
 	b = strconv.AppendQuote(b, m.ID)
 	b = append(b, `,"name":`...)
@@ -282,6 +283,7 @@ func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
 		b = strconv.AppendQuote(b, m.Detail)
 	}
 	b = append(b, '}')
+	t.scratch = b
 	t.change(ChangeMessage, m.EventTime, in, "", b)
 }
 

@@ -27,6 +27,7 @@ type run struct {
 	out    *Outcome
 	timer  bool // started by a timer: actions carry DueAt
 	queue  []activation
+	qi     int // index of the activation running in drain
 	checks []int64
 	opened []openedSub
 	incl   []activation // inclusive joins waiting for tokens
@@ -217,11 +218,10 @@ func (r *run) enqueue(el *models.Element, scope int64, f *models.Flow) {
 // drain runs queued activations and scope-completion checks until none are left.
 func (r *run) drain() {
 	for len(r.queue) > 0 || len(r.checks) > 0 || len(r.incl) > 0 {
-		for len(r.queue) > 0 {
-			a := r.queue[0]
-			r.queue = r.queue[1:]
-			r.activate(a)
+		for r.qi = 0; r.qi < len(r.queue); r.qi++ {
+			r.activate(r.queue[r.qi]) // may append to r.queue
 		}
+		r.queue, r.qi = r.queue[:0], 0
 		if len(r.incl) > 0 {
 			pending := r.incl
 			r.incl = nil
@@ -462,7 +462,7 @@ func (r *run) joinInclusive(el *models.Element, a activation) bool {
 			return false
 		}
 	}
-	for _, q := range r.queue {
+	for _, q := range r.queue[min(r.qi+1, len(r.queue)):] {
 		if q.scope == a.scope && q.el != el && reaches(q.el, el) {
 			r.incl = append(r.incl, activation{el: el, scope: a.scope})
 			return false
