@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tracker-dev/tracker/engine"
 )
 
@@ -53,6 +55,8 @@ type ProjectorOptions struct {
 	CacheSize int
 	// Clock is the wall clock for retention; nil = time.Now.
 	Clock func() time.Time
+	// Registerer receives the projector's metrics; nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 // Status is what the projector has done so far.
@@ -74,6 +78,7 @@ type Projector struct {
 	opts  ProjectorOptions
 	log   *slog.Logger
 	clock func() time.Time
+	m     *metrics
 
 	mu     sync.Mutex // one step at a time (Run and Sync)
 	loaded bool
@@ -131,7 +136,11 @@ func NewProjector(opts ProjectorOptions) (*Projector, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Projector{opts: opts, log: opts.Logger.With("component", "history"), clock: opts.Clock, cache: map[int64]*Instance{}}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	p := &Projector{opts: opts, log: opts.Logger.With("component", "history"), clock: opts.Clock, m: m, cache: map[int64]*Instance{}}
 	if p.clock == nil {
 		p.clock = time.Now
 	}
@@ -206,6 +215,7 @@ func (p *Projector) cleanup(ctx context.Context) {
 		p.log.Warn("history retention cleanup failed", "err", err)
 		return
 	}
+	p.m.cleaned.Add(float64(res.Instances))
 	p.log.Debug("history retention cleanup", "before", before, "instances", res.Instances, "events", res.Events)
 }
 
@@ -224,6 +234,7 @@ func (p *Projector) Sync(ctx context.Context) error {
 }
 
 func (p *Projector) fail(err error) {
+	p.m.failures.Inc()
 	p.smu.Lock()
 	p.status.LastError, p.status.LastErrorAt = err.Error(), p.clock()
 	p.smu.Unlock()
@@ -234,9 +245,14 @@ func (p *Projector) fail(err error) {
 func (p *Projector) Step(ctx context.Context) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	start := time.Now()
 	n, err := p.step(ctx)
 	if err != nil {
 		p.fail(err)
+	} else if n > 0 {
+		p.m.batchSecs.Observe(time.Since(start).Seconds())
+		p.m.applied.Add(float64(n))
+		p.m.checkpoint.Set(float64(p.cp))
 	}
 	return n, err
 }
@@ -319,6 +335,7 @@ func (p *Projector) project(ctx context.Context, changes []engine.Change) (*Batc
 			}
 			// One unreadable entry must not stop history for good.
 			p.log.Error("history: skipping a change-feed entry", "seq", changes[i].Seq, "kind", changes[i].Kind, "err", err)
+			p.m.skipped.Inc()
 			p.smu.Lock()
 			p.status.Skipped++
 			p.smu.Unlock()

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tracker-dev/tracker/engine"
 	"github.com/tracker-dev/tracker/history"
 )
@@ -318,7 +320,8 @@ func TestProjectorSkipsUnreadableChange(t *testing.T) {
 	}
 	store := openStore(t, t.TempDir())
 	defer store.Close()
-	p := newProjector(t, corruptFeed{inner: w.e, seq: bad.Seq}, store, history.ProjectorOptions{})
+	reg := prometheus.NewRegistry()
+	p := newProjector(t, corruptFeed{inner: w.e, seq: bad.Seq}, store, history.ProjectorOptions{Registerer: reg})
 	if err := p.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -331,5 +334,23 @@ func TestProjectorSkipsUnreadableChange(t *testing.T) {
 	}
 	if got, want := len(ev.Items), len(traffic(0, 10))-1; got != want {
 		t.Errorf("%d events, want %d (all but the unreadable one)", got, want)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			got[mf.GetName()] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	head := float64(w.head())
+	for name, want := range map[string]float64{
+		"tracker_history_changes_skipped_total": 1, "tracker_history_changes_applied_total": head, "tracker_history_checkpoint": head,
+	} {
+		if got[name] != want {
+			t.Errorf("metric %s = %v, want %v", name, got[name], want)
+		}
 	}
 }
