@@ -248,7 +248,9 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 	start := time.Now()
 	n, err := p.step(ctx)
 	if err != nil {
-		p.fail(err)
+		if ctx.Err() == nil { // stopping is not a failure
+			p.fail(err)
+		}
 	} else if n > 0 {
 		p.m.batchSecs.Observe(time.Since(start).Seconds())
 		p.m.applied.Add(float64(n))
