@@ -58,6 +58,13 @@ type Options struct {
 	// then UNKNOWN_MESSAGE rather than MISSING_CORRELATION_KEY (the shared
 	// example's Heartbeat). It is called from several goroutines.
 	KnownMessage func(name string) bool
+	// AlignSlack is how far ahead in event time a partition reading a
+	// backlog may run of the other lagging partitions (default 1s; negative
+	// turns alignment off). See docs/INGEST.md.
+	AlignSlack time.Duration
+	// AlignWait is how long a partition held by alignment waits when the
+	// partitions behind it make no progress (default 2s).
+	AlignWait time.Duration
 	// OnTick, if set, is called from the consumer's goroutine after every
 	// engine tick with its result.
 	OnTick func(watermark time.Time, res engine.TickResult)
@@ -95,6 +102,7 @@ type Consumer struct {
 	onApplied func([]engine.Message, []engine.Outcome)
 	onTick    func(time.Time, engine.TickResult)
 	known     func(string) bool
+	align     *aligner
 
 	items  chan item
 	ctl    chan any
@@ -205,6 +213,16 @@ func New(opts Options) (*Consumer, error) {
 	}
 	if c.commitGap <= 0 {
 		c.commitGap = time.Second
+	}
+	if opts.AlignSlack >= 0 {
+		slack, wait := opts.AlignSlack, opts.AlignWait
+		if slack == 0 {
+			slack = time.Second
+		}
+		if wait <= 0 {
+			wait = 2 * time.Second
+		}
+		c.align = newAligner(slack, wait)
 	}
 	queue := opts.HTTPQueue
 	if queue <= 0 {
@@ -387,6 +405,7 @@ func (c *Consumer) readPartition(ctx, gctx context.Context, genID int, tp engine
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	defer context.AfterFunc(gctx, stop)()
+	defer c.align.leave(tp)
 	src := c.byTopic[tp.Topic]
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        c.conn.brokers,
@@ -431,6 +450,9 @@ func (c *Consumer) readPartition(ctx, gctx context.Context, genID int, tp engine
 		}
 		it := item{gen: genID, msg: src.Decode(&rec, c.clock()), raw: km.Value, hwm: km.HighWaterMark}
 		c.refine(&it.msg)
+		if it.msg.Invalid == "" { // an unreadable record has no event time worth aligning on
+			c.align.wait(rctx, tp, it.msg.EventTime, km.HighWaterMark > km.Offset+1)
+		}
 		select {
 		case c.items <- it:
 		case <-rctx.Done():
@@ -608,6 +630,9 @@ func (c *Consumer) startGeneration(ctx context.Context, gen *kafka.Generation) g
 			}
 			ps := &partState{pending: max(start, 0), next: max(start, 0), end: -1}
 			if known {
+				if max(start, b.FirstOffset) < b.LastOffset {
+					c.align.enter(tp)
+				}
 				ps.end = b.LastOffset
 				c.m.lag.WithLabelValues(topic, strconv.Itoa(a.ID)).Set(float64(max(ps.end-ps.next, 0)))
 			}

@@ -439,3 +439,57 @@ func TestTopicRecreated(t *testing.T) {
 		}
 	}
 }
+
+// TestAlignByEventTime reads a backlog of two topics whose events interleave
+// in time but were produced topic by topic, the orders topic with five times
+// the records: with alignment every payment is applied after its order was
+// placed (correlated, never buffered); without it (the control) some
+// payments arrive before their order.
+func TestAlignByEventTime(t *testing.T) {
+	const orders = 300
+	_, addr := newCluster(t)
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var payments, placed []kafka.Message
+	for i := range orders {
+		id := fmt.Sprintf("O-%d", i)
+		at := base.Add(time.Duration(i) * time.Minute)
+		placed = append(placed, kafka.Message{Topic: "orders", Value: fmt.Appendf(nil,
+			`{"id":"p-%d","type":"OrderPlaced","orderId":"%s","time":"%s"}`, i, id, at.Format(time.RFC3339))})
+		for j := range 4 { // the orders topic is busier: read at the same record rate, it falls behind in time
+			placed = append(placed, kafka.Message{Topic: "orders", Value: fmt.Appendf(nil,
+				`{"id":"n-%d-%d","type":"OrderNote","orderId":"%s","time":"%s"}`, i, j, id, at.Add(time.Duration(j)*time.Second).Format(time.RFC3339))})
+		}
+		payments = append(payments, kafka.Message{Topic: "payments", Value: fmt.Appendf(nil,
+			`{"id":"m-%d","type":"PaymentReceived","orderId":"%s","time":"%s"}`, i, id, at.Add(5*time.Minute).Format(time.RFC3339))})
+	}
+	produce(t, addr, payments...) // payments first: offsets say nothing about time
+	produce(t, addr, placed...)
+	for _, tc := range []struct {
+		name  string
+		slack time.Duration
+	}{{"aligned", 0}, {"control without alignment", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock(exampleStart)
+			eng := openEngine(t, t.TempDir(), clk, nil)
+			rec := newRecorder()
+			start(t, Options{Engine: eng, Kafka: kafkaCfg(addr, "g-"+tc.name), Sources: []config.Source{exampleConfigSource("orders", "payments")},
+				Clock: clk.Now, OnApplied: rec.onApplied, AlignSlack: tc.slack, AlignWait: 30 * time.Second})
+			waitFor(t, "all records applied", func() bool { return rec.count() == 6*orders })
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			buffered := 0
+			for p, o := range rec.byPos {
+				if p.Topic == "payments" && o.Result != engine.Correlated {
+					buffered++
+				}
+			}
+			if tc.slack >= 0 && buffered > 0 {
+				t.Errorf("%d of %d payments were not correlated on arrival", buffered, orders)
+			}
+			if tc.slack < 0 && buffered == 0 {
+				t.Errorf("the control read every payment after its order: the scenario does not exercise alignment")
+			}
+			t.Logf("%d of %d payments arrived before their order", buffered, orders)
+		})
+	}
+}

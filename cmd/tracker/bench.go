@@ -46,6 +46,7 @@ type benchOptions struct {
 	verbose    bool
 	cpuProfile string
 	nullEngine bool
+	alignSlack time.Duration
 }
 
 func newBenchCmd() *cobra.Command {
@@ -89,6 +90,7 @@ with one line:
 	f.BoolVar(&o.noSync, "no-sync", false, "skip fsync in the tracker's engine and the durable floor")
 	f.IntVar(&o.cacheSize, "cache-size", 0, "engine instance cache (default: enough for every order of the run)")
 	f.BoolVar(&o.verbose, "verbose", false, "log the tracker's warnings to stderr")
+	f.DurationVar(&o.alignSlack, "align-slack", 0, "event-time alignment slack of the consumer (0 = its default, negative = off)")
 	f.BoolVar(&o.nullEngine, "null-engine", false, "measure the consumer alone: an in-memory engine that only records positions")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the tracker run to this file")
 	bench.AddCommand(ingest)
@@ -398,7 +400,7 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 	}
 	timed := &benchTimedEngine{Engine: inner}
 	cons, err := correlate.New(correlate.Options{
-		Engine: timed, Sources: []config.Source{src}, Logger: logger, KnownMessage: known,
+		Engine: timed, Sources: []config.Source{src}, Logger: logger, KnownMessage: known, AlignSlack: o.alignSlack,
 		Kafka: config.Kafka{Brokers: []string{addr}, GroupID: "bench", BatchSize: o.batchSize,
 			Linger: config.Duration{Duration: o.linger}, SessionTimeout: config.Duration{Duration: 10 * time.Second}},
 		OnApplied: func(batch []engine.Message, outs []engine.Outcome) {
