@@ -249,9 +249,7 @@ func TestHistoryAPIInstanceDetail(t *testing.T) {
 	for _, e := range d.Events {
 		evs = append(evs, e.MessageName+":"+e.Outcome)
 	}
-	// The duplicate OrderPlaced is not in the timeline: the engine's feed
-	// does not tie duplicates to an instance (it is under /events).
-	if want := []string{"OrderPlaced:started", "PaymentReceived:correlated", "GoodsFetched:correlated"}; !slices.Equal(evs, want) {
+	if want := []string{"OrderPlaced:started", "OrderPlaced:duplicate", "PaymentReceived:correlated", "GoodsFetched:correlated"}; !slices.Equal(evs, want) {
 		t.Errorf("events = %v, want %v", evs, want)
 	}
 	var vars map[string]any

@@ -383,6 +383,27 @@ func (pr *projection) instance(key int64) (*Instance, error) {
 	return &in, nil
 }
 
+// original finds the event of a message id, in this batch or the backend
+// (among the newest events of its correlation key); zero if not found.
+func (pr *projection) original(messageID, ck string) (Event, error) {
+	if i, ok := pr.events[messageID]; ok {
+		return pr.b.Events[i], nil
+	}
+	if ck == "" {
+		return Event{}, nil
+	}
+	page, err := pr.p.opts.Backend.Events(pr.ctx, EventQuery{CorrelationKey: ck, Limit: 200})
+	if err != nil {
+		return Event{}, fmt.Errorf("find the original of duplicate message %q: %w", messageID, err)
+	}
+	for _, e := range page.Items {
+		if e.ID == messageID {
+			return e, nil
+		}
+	}
+	return Event{}, nil
+}
+
 // put adds doc to the batch slice, replacing an earlier version of the same
 // id so every id appears once per batch.
 func put[K comparable, T any](docs *[]T, index map[K]int, id K, doc T) {
@@ -582,6 +603,15 @@ func (pr *projection) apply(c *engine.Change) error {
 		}
 		if e.Outcome == string(engine.Duplicate) {
 			e.ID = pl.MessageID + "#dup" + strconv.FormatUint(c.Seq, 10)
+			if e.InstanceKey == 0 {
+				// The feed does not say whose duplicate it is; the original
+				// event does.
+				orig, err := pr.original(pl.MessageID, pl.CorrelationKey)
+				if err != nil {
+					return err
+				}
+				e.InstanceKey, e.ProcessID, e.Version = orig.InstanceKey, orig.ProcessID, orig.Version
+			}
 		}
 		put(&pr.b.Events, pr.events, e.ID, e)
 		if fresh && (e.Outcome == string(engine.Started) || e.Outcome == string(engine.Correlated)) {
