@@ -393,3 +393,71 @@ func TestHistoryAPISimulatedTraffic(t *testing.T) {
 		t.Error("no uncorrelated events from the simulator's unknown orders and noise")
 	}
 }
+
+// TestHistoryAPIContract checks the DESIGN.md §9 field names of the list and
+// statistics bodies on the raw JSON.
+func TestHistoryAPIContract(t *testing.T) {
+	ts, _ := newHistoryServer(t, histT0)
+	for _, tc := range []struct {
+		query   string
+		need    []string
+		without []string
+	}{
+		{"state=active&limit=3", []string{"key", "processId", "version", "correlationKey", "state", "startedAt", "activeElements"}, []string{"endedAt"}},
+		{"state=completed&limit=3", []string{"key", "processId", "version", "correlationKey", "state", "startedAt", "endedAt", "activeElements"}, nil},
+	} {
+		body := histGet[struct {
+			Items []map[string]json.RawMessage `json:"items"`
+			Next  *string                      `json:"next"`
+		}](t, ts.URL, "/api/v1/instances?"+tc.query, http.StatusOK)
+		if len(body.Items) != 3 || body.Next == nil {
+			t.Fatalf("%s: %d items, next %v", tc.query, len(body.Items), body.Next)
+		}
+		for _, it := range body.Items {
+			for _, k := range tc.need {
+				if _, ok := it[k]; !ok {
+					t.Errorf("%s: item lacks %q: %v", tc.query, k, it)
+				}
+			}
+			for _, k := range tc.without {
+				if _, ok := it[k]; ok {
+					t.Errorf("%s: item has %q: %s", tc.query, k, it[k])
+				}
+			}
+			var active []map[string]json.RawMessage
+			if err := json.Unmarshal(it["activeElements"], &active); err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range active {
+				if _, ok := a["elementId"]; !ok {
+					t.Errorf("active element without elementId: %v", a)
+				}
+				if _, ok := a["since"]; !ok {
+					t.Errorf("active element without since: %v", a)
+				}
+			}
+		}
+	}
+	st := histGet[struct {
+		Elements []map[string]json.RawMessage `json:"elements"`
+	}](t, ts.URL, "/api/v1/models/order-fulfillment/statistics", http.StatusOK)
+	if len(st.Elements) == 0 {
+		t.Fatal("no element statistics")
+	}
+	for _, e := range st.Elements {
+		for _, k := range []string{"elementId", "active", "completed", "skipped", "incidents", "durationMs"} {
+			if _, ok := e[k]; !ok {
+				t.Errorf("element statistics lack %q: %v", k, e)
+			}
+		}
+		var d map[string]json.RawMessage
+		if err := json.Unmarshal(e["durationMs"], &d); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"p50", "p95", "avg"} {
+			if _, ok := d[k]; !ok {
+				t.Errorf("durationMs lacks %q: %v", k, d)
+			}
+		}
+	}
+}
