@@ -23,6 +23,9 @@ import (
 	"github.com/tracker-dev/tracker/config"
 	"github.com/tracker-dev/tracker/correlate"
 	"github.com/tracker-dev/tracker/engine"
+	"github.com/tracker-dev/tracker/history"
+	"github.com/tracker-dev/tracker/history/elastic"
+	"github.com/tracker-dev/tracker/history/sqlite"
 	"github.com/tracker-dev/tracker/incidents"
 	"github.com/tracker-dev/tracker/models"
 	"github.com/tracker-dev/tracker/simulator"
@@ -62,6 +65,7 @@ type app struct {
 	corr      *correlate.Consumer
 	relay     *actions.Relay
 	decider   *tableDecider
+	history   *history.Service
 	incidents *incidents.Store
 
 	mu     sync.Mutex
@@ -225,7 +229,45 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	a.goRun(ctx, "incidents", a.incidents.Run)
 	a.ready("incidents", func() (bool, any) { return true, a.incidents.Status() })
 
-	// 7. Consumer: Kafka records and HTTP events → engine, in batches.
+	// 7. History (read model): projected from the engine's feed, asynchronously,
+	// with its own checkpoint; the API reads only through it.
+	var backend history.Backend
+	switch cfg.History.Backend {
+	case "elasticsearch":
+		o, err := elastic.FromConfig(*cfg.History.Elasticsearch, os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("elasticsearch history: %w", err)
+		}
+		o.Logger = a.log
+		es, err := elastic.Open(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("elasticsearch history: %w", err)
+		}
+		backend = es
+		a.onStop("history store", func(context.Context) error { return es.Close() })
+	default:
+		store, err := sqlite.Open(sqlite.Options{Dir: filepath.Join(cfg.DataDir, "history"), Logger: a.log})
+		if err != nil {
+			return nil, fmt.Errorf("open history: %w", err)
+		}
+		backend = store
+		a.onStop("history store", func(context.Context) error { return store.Close() })
+	}
+	proj, err := history.NewProjector(history.ProjectorOptions{
+		Feed: a.engine, Backend: backend, Retention: cfg.History.Retention.Duration, Logger: a.log, Registerer: a.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("history projector: %w", err)
+	}
+	a.onStop("history catch-up", func(sctx context.Context) error { return proj.Sync(sctx) })
+	a.goRun(ctx, "history", proj.Run)
+	a.ready("history", func() (bool, any) { return true, proj.Status() })
+	a.history, err = history.NewService(history.ServiceOptions{Backend: backend, Processes: a.models})
+	if err != nil {
+		return nil, fmt.Errorf("history service: %w", err)
+	}
+
+	// 8. Consumer: Kafka records and HTTP events → engine, in batches.
 	a.corr, err = correlate.New(correlate.Options{
 		Engine: a.engine, Kafka: cfg.Kafka, Sources: cfg.Sources, HTTP: cfg.HTTP,
 		Logger: a.log, Registerer: a.reg, KnownMessage: a.models.UsesMessage,
@@ -242,7 +284,7 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 		return a.corr.Ready(), map[string]any{"topics": a.corr.Topics(), "partitions": len(a.corr.Lag()), "lag": lag, "watermark": a.corr.Watermark()}
 	})
 
-	// 8. Simulator (demo only).
+	// 9. Simulator (demo only).
 	if d := opts.Demo; d != nil && d.Rate > 0 {
 		a.sim, err = simulator.NewProducer(simulator.ProducerOptions{
 			Brokers: cfg.Kafka.Brokers, Gen: simulator.Options{Seed: d.Seed, Rate: d.Rate, Shares: &d.Shares}, Logger: a.log,
@@ -254,7 +296,7 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 		a.goRun(ctx, "simulator", a.sim.Run)
 	}
 
-	// 9. HTTP last: it only starts answering once everything behind it exists.
+	// 10. HTTP last: it only starts answering once everything behind it exists.
 	tokens, err := resolveTokens(cfg.Auth)
 	if err != nil {
 		return nil, err
@@ -269,6 +311,9 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	api.EventRoutes(a.http.API(), a.corr, write)
 	api.IncidentRoutes(a.http.API(), a.incidents, write)
 	api.DecisionRoutes(a.http.API(), a.decider, write)
+	api.InstanceRoutes(a.http.API(), a.history, a.engine)
+	api.HistoryRoutes(a.http.API(), a.history)
+	api.ActionRoutes(a.http.API(), a.history.Backend())
 	if err := a.http.Start(); err != nil {
 		return nil, err
 	}
