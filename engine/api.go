@@ -143,7 +143,8 @@ type Options struct {
 	Decider         Decider          // nil: every uncorrelated message is an incident
 	Clock           func() time.Time // nil = time.Now
 	DedupeRetention time.Duration    // default 7 days
-	CacheSize       int              // instances kept in memory; 0 = 100,000
+	CacheSize       int              // correlation-key groups (≈ instances) kept in memory; 0 = 100,000
+	BlockCacheBytes int64            // Pebble block cache for cache misses and Tick; 0 = 64 MiB
 	Logger          *slog.Logger     // nil = discard
 	// NoSync skips fsync on commits. Only for tests and benchmarks: without
 	// sync, a machine crash (not a process crash) may lose the last batches.

@@ -361,6 +361,16 @@ func (e *Engine) Apply(ctx context.Context, batch []Message) ([]Outcome, error) 
 	}
 	e.refreshProcs()
 	t := e.begin(ctx)
+	if len(e.cache) >= e.opts.CacheSize/2 { // misses are likely: read them in key order
+		keys := make([]string, len(batch))
+		for i := range batch {
+			keys[i] = batch[i].CorrelationKey
+		}
+		if err := t.prefetchKeys(keys); err != nil {
+			t.rollback()
+			return nil, err
+		}
+	}
 	outs := make([]Outcome, len(batch))
 	for i := range batch {
 		m := &batch[i]

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	pebblebloom "github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/tracker-dev/tracker/models"
 )
@@ -21,6 +22,7 @@ import (
 const (
 	DefaultDedupeRetention = 7 * 24 * time.Hour
 	DefaultCacheSize       = 100_000
+	DefaultBlockCacheBytes = 64 << 20
 	defaultDecisionTTL     = time.Hour // buffer TTL for a "buffer" decision when the source has none
 )
 
@@ -72,6 +74,9 @@ func Open(opts Options) (*Engine, error) {
 	if opts.DedupeRetention < 0 {
 		problems = append(problems, fmt.Errorf("engine options: DedupeRetention %s must not be negative", opts.DedupeRetention))
 	}
+	if opts.BlockCacheBytes < 0 {
+		problems = append(problems, fmt.Errorf("engine options: BlockCacheBytes %d must not be negative", opts.BlockCacheBytes))
+	}
 	if opts.CacheSize < 0 {
 		problems = append(problems, fmt.Errorf("engine options: CacheSize %d must not be negative", opts.CacheSize))
 	}
@@ -112,10 +117,22 @@ func Open(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.lock = lock
-	db, err := pebble.Open(opts.Dir, &pebble.Options{
+	if opts.BlockCacheBytes == 0 {
+		opts.BlockCacheBytes = DefaultBlockCacheBytes
+	}
+	cache := pebble.NewCache(opts.BlockCacheBytes)
+	defer cache.Unref()
+	popts := &pebble.Options{
 		Logger:       pebbleLogger{e.log},
 		MemTableSize: 64 << 20,
-	})
+		Cache:        cache,
+	}
+	// Table Bloom filters let a cache miss or a timer's group read skip the
+	// tables that do not hold the key.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = pebblebloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(opts.Dir, popts)
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("open engine store %s (the store is damaged; restore it from a backup or move it away — it is never reset automatically): %w", opts.Dir, err)

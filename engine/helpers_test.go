@@ -78,6 +78,7 @@ type harness struct {
 	clock *testClock
 	e     *Engine
 	dec   Decider
+	cache int // Options.CacheSize
 }
 
 func newHarness(t testing.TB, files ...string) *harness {
@@ -97,7 +98,7 @@ func newHarness(t testing.TB, files ...string) *harness {
 
 func (h *harness) open() {
 	h.t.Helper()
-	e, err := Open(Options{Dir: h.dir, Processes: h.procs, Clock: h.clock.Now, NoSync: true, Decider: h.dec})
+	e, err := Open(Options{Dir: h.dir, Processes: h.procs, Clock: h.clock.Now, NoSync: true, Decider: h.dec, CacheSize: h.cache})
 	if err != nil {
 		h.t.Fatal(err)
 	}

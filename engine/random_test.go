@@ -50,9 +50,12 @@ var validResults = map[Result]bool{Started: true, Correlated: true, Buffered: tr
 
 // checkRandom feeds a random stream in random batches with ticks in between
 // and checks the engine's invariants.
-func checkRandom(t *testing.T, seed uint64, orders int) {
+func checkRandom(t *testing.T, seed uint64, orders, cache int) (outcomes []Outcome, views map[int64]InstanceView) {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	h := newHarness(t, "order-fulfillment.bpmn")
+	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}, cache: cache}
+	h.procs.deploy(t, "order-fulfillment.bpmn")
+	h.open()
+	t.Cleanup(func() { h.e.Close() })
 	stream := randomStream(r, orders)
 	counts := map[Result]int{}
 	var wm time.Time
@@ -77,6 +80,7 @@ func checkRandom(t *testing.T, seed uint64, orders int) {
 				t.Fatalf("message %q: %s without instance key", b[j].ID, o.Result)
 			}
 			counts[o.Result]++
+			outcomes = append(outcomes, o)
 			if b[j].EventTime.After(wm) {
 				wm = b[j].EventTime
 			}
@@ -116,7 +120,7 @@ func checkRandom(t *testing.T, seed uint64, orders int) {
 		t.Errorf("feed has %d message entries for %d messages", messages, len(stream))
 	}
 	// at most one instance per order, and every one ended or waits
-	views := map[int64]InstanceView{}
+	views = map[int64]InstanceView{}
 	byKey := map[string]int{}
 	for k := range keys {
 		v, ok, err := h.e.Instance(k)
@@ -166,11 +170,26 @@ func checkRandom(t *testing.T, seed uint64, orders int) {
 			t.Errorf("instance %d still has timers a month later: %+v", k, v.Timers)
 		}
 	}
+	return outcomes, views
 }
 
 func TestRandomStreams(t *testing.T) {
 	for seed := range uint64(6) {
-		t.Run("seed"+strconv.FormatUint(seed, 10), func(t *testing.T) { checkRandom(t, seed, 150) })
+		t.Run("seed"+strconv.FormatUint(seed, 10), func(t *testing.T) { checkRandom(t, seed, 150, 0) })
+	}
+	// a cache far smaller than the working set: evictions, reloads and
+	// prefetches must not change any outcome
+	for seed := range uint64(3) {
+		t.Run("small-cache-seed"+strconv.FormatUint(seed, 10), func(t *testing.T) {
+			o1, v1 := checkRandom(t, seed, 150, 0)
+			o2, v2 := checkRandom(t, seed, 150, 8)
+			if !reflect.DeepEqual(o1, o2) {
+				t.Error("outcomes differ between a large and a small cache")
+			}
+			if !reflect.DeepEqual(v1, v2) {
+				t.Error("instances differ between a large and a small cache")
+			}
+		})
 	}
 }
 
@@ -179,6 +198,6 @@ func FuzzStream(f *testing.F) {
 	f.Add(uint64(1), uint8(10))
 	f.Add(uint64(42), uint8(60))
 	f.Fuzz(func(t *testing.T, seed uint64, n uint8) {
-		checkRandom(t, seed, int(n)%80+1)
+		checkRandom(t, seed, int(n)%80+1, int(n)%3*8)
 	})
 }

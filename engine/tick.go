@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -100,6 +101,10 @@ func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickRe
 		items = items[:n]
 	}
 	t := e.begin(ctx)
+	if err := t.prefetch(items); err != nil {
+		t.rollback()
+		return true, err
+	}
 	for _, it := range items {
 		t.tickItem(it, res)
 		if t.err != nil {
@@ -662,4 +667,56 @@ func (t *txn) fireStartTimer(it tickItem, res *TickResult) {
 	}
 	st.due = next
 	t.writeStartTimer(pid, elID, st)
+}
+
+// prefetch loads the groups a round needs that are not cached, in key order
+// with one iterator: neighbouring keys share blocks, so this costs far less
+// than one random read per item.
+func (t *txn) prefetch(items []tickItem) error {
+	cks := make([]string, 0, len(items))
+	for _, it := range items {
+		cks = append(cks, it.ck)
+	}
+	return t.prefetchKeys(cks)
+}
+
+// prefetchKeys loads the stored groups of the keys that are not cached (the
+// Bloom filter tells which may be stored) in key order with one iterator.
+func (t *txn) prefetchKeys(keys []string) error {
+	var cks []string
+	seen := map[string]bool{}
+	for _, ck := range keys {
+		if ck == "" || seen[ck] || t.e.cache[ck] != nil || !t.e.groups.has(ck) {
+			continue
+		}
+		seen[ck] = true
+		cks = append(cks, ck)
+	}
+	if len(cks) < 2 {
+		return nil
+	}
+	sort.Strings(cks)
+	iter, err := t.e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pGroup}, UpperBound: []byte{pGroup + 1}})
+	if err != nil {
+		return fmt.Errorf("prefetch groups: %w", err)
+	}
+	defer iter.Close()
+	for _, ck := range cks {
+		k := groupKey(ck)
+		if !iter.SeekGE(k) || !bytes.Equal(iter.Key(), k) {
+			continue
+		}
+		v, err := iter.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("prefetch group %q: %w", ck, err)
+		}
+		g, err := decodeGroup(v)
+		if err != nil {
+			return fmt.Errorf("read group %q: %w", ck, err)
+		}
+		t.e.cache[ck] = g
+		t.e.lruTouch(g)
+		t.accessed[ck] = g
+	}
+	return nil
 }
