@@ -475,9 +475,7 @@ func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
 	}
 	// 1. open subscriptions (§4.2), at most once per process id
 	done := map[string]bool{}
-	if t.correlateSubs(g, m, out, done, inst) {
-		return
-	}
+	t.correlateSubs(g, m, out, done, inst)
 	// 2. start events (§4.1)
 	for _, s := range startEls {
 		p := s.p
@@ -505,7 +503,7 @@ func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
 			continue
 		}
 		p, err := e.process(in.pid, in.ver)
-		if err != nil || p.Conformance == models.Strict {
+		if err != nil {
 			continue
 		}
 		for _, ei := range in.elems {
@@ -517,7 +515,7 @@ func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
 				continue
 			}
 			path := skipPath(el, m.Name)
-			if path == nil {
+			if path == nil || conformance(p, path[len(path)-1]) == models.Strict {
 				continue
 			}
 			*inst = in
@@ -570,6 +568,17 @@ func (t *txn) buffer(g *group, m *Message, reason Reason, expiry time.Time) {
 	g.msgs = append(g.msgs, &bufMsg{m: *m, reason: reason, expiry: expiry})
 	g.dirty = true
 	t.b.Set(msgIndexKey(pExpiry, expiry, g.ck, m.ID), nil, nil)
+}
+
+// conformance is the element's tracker.conformance, else the process's.
+func conformance(p *models.Process, el *models.Element) models.Conformance {
+	if v := models.Conformance(el.Properties["tracker.conformance"]); v == models.Strict || v == models.Lenient {
+		return v
+	}
+	if p.Conformance == "" {
+		return models.Lenient
+	}
+	return p.Conformance
 }
 
 func groupWaitsFor(g *group, name string) bool {

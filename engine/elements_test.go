@@ -181,6 +181,15 @@ func elementScenarios() []scenario {
 			path: "Nightly:completed Month:completed Deadline:active",
 		},
 		{
+			name:  "one message correlates in one process and starts another",
+			model: "order-fulfillment.bpmn,payment-audit.bpmn",
+			steps: []step{batch([]string{"started", "correlated", "correlated"},
+				msg("OrderPlaced", "A", "e1", 0), msg("PaymentReceived", "A", "e2", h), msg("PaymentSettled", "A", "e3", 2*h))},
+			key: "A", state: InstanceActive,
+			path:   "OrderPlaced:completed FulfilOrder:active FulfilStart:completed PaymentReceived:completed GoodsFetched:active",
+			second: "Paid:completed Settled:completed End:completed",
+		},
+		{
 			name:  "strict conformance: a later step buffers and expires instead of skipping",
 			model: "order-strict.bpmn",
 			steps: []step{

@@ -456,12 +456,17 @@ func beU64(b []byte) uint64 { return uint64(beU32(b))<<32 | uint64(beU32(b[4:]))
 // pebbleLogger routes Pebble's log lines into slog.
 type pebbleLogger struct{ l *slog.Logger }
 
+// Infof logs at debug level: Pebble is chatty about flushes and compactions.
 func (p pebbleLogger) Infof(format string, args ...any) {
 	p.l.Debug(fmt.Sprintf(format, args...), "source", "pebble")
 }
+
+// Errorf logs at error level.
 func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...), "source", "pebble")
 }
+
+// Fatalf logs and panics: Pebble does not continue after a fatal error.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...), "source", "pebble", "fatal", true)
 	panic(fmt.Sprintf(format, args...))

@@ -196,7 +196,7 @@ func runScenario(t *testing.T, sc scenario, reopen bool) {
 	if model == "" {
 		model = "order-fulfillment.bpmn"
 	}
-	h := newHarness(t, model)
+	h := newHarness(t, strings.Split(model, ",")...)
 	for i, st := range sc.steps {
 		if st.tick {
 			h.clock.now = t0.Add(st.clock)
