@@ -156,7 +156,7 @@ func runBenchIngest(ctx context.Context, out io.Writer, o benchOptions) error {
 	}
 	trackerRate := float64(res.events) / res.elapsed.Seconds()
 	fmt.Fprintf(out, "tracker:  %d events in %s = %s events/s (slowest 1 s window %s events/s; outcomes %s)\n",
-		res.events, res.elapsed.Round(time.Millisecond), rate(res.events, res.elapsed), strconv.Itoa(res.slowest), res.outcomes)
+		res.events, res.elapsed.Round(time.Millisecond), rate(res.events, res.elapsed), slowestText(res.slowest), res.outcomes)
 	fmt.Fprintf(out, "          %d batches (avg %d), engine Apply %s, Tick %s of the run\n",
 		res.batches, res.events/max(res.batches, 1), res.applyTime.Round(time.Millisecond), res.tickTime.Round(time.Millisecond))
 	if res.latN > 0 {
@@ -622,4 +622,11 @@ func (benchPebbleLogger) Errorf(format string, args ...any) {
 }
 func (benchPebbleLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+func slowestText(n int) string {
+	if n < 0 {
+		return "n/a (run too short)"
+	}
+	return strconv.Itoa(n)
 }
