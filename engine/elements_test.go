@@ -195,7 +195,7 @@ func elementScenarios() []scenario {
 			steps: []step{
 				batch([]string{"started", "correlated", "buffered NO_SUBSCRIPTION"},
 					msg("OrderPlaced", "A", "e1", 0), msg("PaymentReceived", "A", "e2", h), msg("GoodsShipped", "A", "e4", 23*h)),
-				tick(2*h, 24*h, 0),
+				tickExpire(2*h, 24*h, 0, 1), // BUFFER_EXPIRED, never skipped
 			},
 			key: "A", state: InstanceActive,
 			path: "OrderPlaced:completed FulfilOrder:active FulfilStart:completed PaymentReceived:completed GoodsFetched:active",

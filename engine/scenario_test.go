@@ -10,18 +10,24 @@ import (
 // step is one action of a scenario: a batch of messages (with the outcome
 // each must get) or a tick (clock and watermark offsets from t0).
 type step struct {
-	batch []Message
-	want  []string // outcomes, "result[ REASON]"
-	tick  bool
-	clock time.Duration
-	wm    time.Duration
-	fired int
+	batch   []Message
+	want    []string // outcomes, "result[ REASON]"
+	tick    bool
+	clock   time.Duration
+	wm      time.Duration
+	fired   int
+	expired int // -1: not checked
 }
 
 func batch(want []string, ms ...Message) step { return step{batch: ms, want: want} }
 
 func tick(clock, wm time.Duration, fired int) step {
-	return step{tick: true, clock: clock, wm: wm, fired: fired}
+	return step{tick: true, clock: clock, wm: wm, fired: fired, expired: -1}
+}
+
+// tickExpire is a tick that also checks how many buffered messages expired.
+func tickExpire(clock, wm time.Duration, fired, expired int) step {
+	return step{tick: true, clock: clock, wm: wm, fired: fired, expired: expired}
 }
 
 type scenario struct {
@@ -112,7 +118,8 @@ func orderScenarios() []scenario {
 			name: "buffered message expires as BUFFER_EXPIRED",
 			steps: []step{
 				batch([]string{"buffered NO_INSTANCE"}, msg("PaymentReceived", "A", "e2", 0)),
-				tick(2*h, 2*h, 0),
+				tickExpire(h-time.Minute, 2*h, 0, 0), // TTL counts from ReadAt by the wall clock
+				tickExpire(2*h, 2*h, 0, 1),
 			},
 		},
 		{
@@ -203,6 +210,9 @@ func runScenario(t *testing.T, sc scenario, reopen bool) {
 			res := h.tick(t0.Add(st.wm))
 			if res.Fired != st.fired {
 				t.Errorf("step %d: tick fired %d timers, want %d", i, res.Fired, st.fired)
+			}
+			if st.expired >= 0 && res.Expired != st.expired {
+				t.Errorf("step %d: tick expired %d messages, want %d", i, res.Expired, st.expired)
 			}
 		} else {
 			outs := h.apply(st.batch...)
