@@ -1,0 +1,194 @@
+// Process dashboard: the BPMN diagram with per-element overlays and a heat
+// colouring of p95 durations against each element's threshold, KPIs, charts
+// and the element table. Refreshes every 10 s.
+import { Chart, BarController, BarElement, CategoryScale, LinearScale, Tooltip, Legend } from 'chart.js';
+import { api } from '../api.js';
+import { showDiagram, zoomControls, wireZoom } from '../diagram.js';
+import { processKpis, heat } from '../kpis.js';
+import { esc, num, dur, time, kpi, empty } from '../util.js';
+
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip, Legend);
+Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+Chart.defaults.color = '#5b6775';
+
+const REFRESH_MS = 10000;
+const CONTAINER_KINDS = new Set(['subProcess']);
+
+export async function dashboardPage(app, { params }) {
+  const [processId] = params;
+  const pid = encodeURIComponent(processId);
+  const model = await api.get(`/models/${pid}`);
+  const names = new Map((model.elements || []).map((e) => [e.id, e.name || e.id]));
+  app.innerHTML = `<div class="page">
+    <div class="crumbs"><a href="/">Processes</a> / <span>${esc(model.name || processId)}</span></div>
+    <div class="page-head">
+      <div><h1>${esc(model.name || processId)} <span class="pill pill-grey">v${esc(model.version)}</span></h1>
+        <p class="muted">${esc(processId)} · deployed ${time(model.deployedAt)}${model.sla ? ` · end-to-end SLA ${esc(model.sla)}` : ''} · <span id="updated">updating…</span></p></div>
+      <div class="actions"><a class="btn" href="/instances?processId=${pid}&state=active">Active instances</a><a class="btn btn-warn" href="/instances?processId=${pid}&stuck=true">Stuck instances</a></div>
+    </div>
+    <div class="kpis" id="kpis"></div>
+    <div class="grid-dash">
+      <section class="card diagram-card"><div class="card-head"><div class="card-title">Diagram</div>
+        <div class="legend"><span><i class="sw sw-active"></i>active</span><span><i class="sw sw-stuck"></i>stuck</span><span><i class="sw sw-incident"></i>incidents</span><span><i class="sw sw-skipped"></i>skipped</span>
+        <span class="sep"></span><span><i class="sw heat-ok-sw"></i>p95 &lt; 80 % of SLA</span><span><i class="sw heat-warn-sw"></i>≥ 80 %</span><span><i class="sw heat-bad-sw"></i>over SLA</span></div></div>
+        <div class="diagram" id="diagram">${zoomControls()}</div></section>
+      <aside class="card side" id="side"></aside>
+    </div>
+    <div class="grid-2">
+      <section class="card"><div class="card-head"><div class="card-title">Instances waiting, by element</div></div><div class="chart"><canvas id="chart-active"></canvas></div></section>
+      <section class="card"><div class="card-head"><div class="card-title">Duration by element (p50 / p95) vs threshold</div></div><div class="chart"><canvas id="chart-dur"></canvas></div></section>
+    </div>
+    <section class="card"><div class="card-head"><div class="card-title">Elements</div></div><div class="table-wrap" id="table"></div></section>
+  </div>`;
+
+  let selected = null;
+  let last = null;
+  const d = await showDiagram(app.querySelector('#diagram'), processId, model.version, (id) => { selected = id; side(); });
+  wireZoom(app, d);
+  let chartA = null;
+  let chartD = null;
+
+  const side = () => {
+    const el = app.querySelector('#side');
+    if (!last) return;
+    const s = last.byId.get(selected);
+    if (!selected || !s) {
+      el.innerHTML = `<div class="card-title">Element details</div><p class="muted">Click an element on the diagram to see its figures and instances.</p>
+        <div class="card-title mt">Needs attention</div>${attention(last)}`;
+      return;
+    }
+    const t = last.thr.get(selected);
+    const h = heat(s, t);
+    el.innerHTML = `<div class="card-title">${esc(names.get(selected) || selected)}</div><div class="muted small">${esc(selected)}</div>
+      <dl class="facts">
+        <dt>Active</dt><dd>${num(s.active)}</dd><dt>Stuck</dt><dd>${num(s.stuck)}</dd>
+        <dt>Completed</dt><dd>${num(s.completed)}</dd><dt>Skipped</dt><dd>${num(s.skipped)}</dd>
+        <dt>Terminated</dt><dd>${num(s.terminated)}</dd><dt>Incidents</dt><dd>${num(s.incidents)}</dd>
+        <dt>p50</dt><dd>${s.durationMs.count ? dur(s.durationMs.p50) : '–'}</dd><dt>p95</dt><dd>${s.durationMs.count ? dur(s.durationMs.p95) : '–'}</dd>
+        <dt>Average</dt><dd>${s.durationMs.count ? dur(s.durationMs.avg) : '–'}</dd><dt>Threshold</dt><dd>${t ? `${dur(t.afterMs)} <span class="muted small">(${esc(t.source)})</span>` : '–'}</dd>
+      </dl>
+      ${h ? `<div class="heatbar heat-${h.level}"><div style="width:${Math.min(100, h.ratio * 100).toFixed(0)}%"></div></div><p class="small muted">p95 is ${(h.ratio * 100).toFixed(0)} % of the threshold</p>` : ''}
+      <div class="stack"><a class="btn" href="/instances?processId=${pid}&element=${encodeURIComponent(selected)}&state=active">Instances here</a>
+      ${s.stuck ? `<a class="btn btn-warn" href="/instances?processId=${pid}&element=${encodeURIComponent(selected)}&stuck=true">Stuck here</a>` : ''}</div>
+      <p class="small"><a href="#" data-clear>← all elements</a></p>`;
+    el.querySelector('[data-clear]').addEventListener('click', (ev) => { ev.preventDefault(); selected = null; side(); });
+  };
+
+  const attention = (st) => {
+    const rows = st.stats.elements.filter((s) => s.stuck || s.incidents || (heat(s, st.thr.get(s.elementId)) || {}).level === 'bad')
+      .sort((a, b) => (b.stuck + b.incidents) - (a.stuck + a.incidents)).slice(0, 6);
+    if (!rows.length) return '<p class="muted small">Nothing stuck, no incidents, every element within its threshold.</p>';
+    return `<ul class="attention">${rows.map((s) => `<li><a href="#" data-pick="${esc(s.elementId)}">${esc(names.get(s.elementId) || s.elementId)}</a>
+      ${s.stuck ? `<span class="pill pill-purple">${num(s.stuck)} stuck</span>` : ''}${s.incidents ? `<span class="pill pill-red">${num(s.incidents)} incidents</span>` : ''}
+      ${(heat(s, st.thr.get(s.elementId)) || {}).level === 'bad' ? '<span class="pill pill-red">over SLA</span>' : ''}</li>`).join('')}</ul>`;
+  };
+  app.querySelector('#side').addEventListener('click', (ev) => {
+    const a = ev.target.closest('[data-pick]');
+    if (a) { ev.preventDefault(); selected = a.dataset.pick; side(); }
+  });
+
+  const refresh = async () => {
+    let stats;
+    try {
+      stats = await api.get(`/models/${pid}/statistics`, { version: model.version });
+    } catch (err) {
+      app.querySelector('#updated').innerHTML = `<span class="text-red">refresh failed: ${esc(err.message)}</span>`;
+      return;
+    }
+    const byId = new Map(stats.elements.map((s) => [s.elementId, s]));
+    const thr = new Map((stats.thresholds || []).map((t) => [t.elementId, t]));
+    last = { stats, byId, thr };
+    const k = processKpis(model, stats);
+    app.querySelector('#kpis').innerHTML = `
+      ${kpi('Started', num(k.started))}
+      ${kpi('Active', num(k.active), 'kpi-blue', '', `/instances?processId=${pid}&state=active`)}
+      ${kpi('Completed', num(k.ended), 'kpi-green', '', `/instances?processId=${pid}&state=completed`)}
+      ${kpi('Stuck', num(k.stuck), k.stuck ? 'kpi-purple' : '', 'waiting past the threshold', `/instances?processId=${pid}&stuck=true`)}
+      ${kpi('Incidents', num(k.incidents), k.incidents ? 'kpi-red' : '', 'open, at an element', '/incidents')}
+      ${kpi('Skipped steps', num(k.skipped), k.skipped ? 'kpi-amber' : '', 'events that arrived out of order')}`;
+    app.querySelector('#updated').textContent = `updated ${new Date().toLocaleTimeString('en-GB')}`;
+
+    d.clearOverlays();
+    for (const e of d.elements()) for (const c of ['heat-ok', 'heat-warn', 'heat-bad']) d.unmarker(e.id, c);
+    for (const s of stats.elements) {
+      if (!d.has(s.elementId)) continue;
+      const container = CONTAINER_KINDS.has((model.elements.find((e) => e.id === s.elementId) || {}).kind);
+      const badges = [];
+      if (s.active) badges.push(`<span class="ov ov-active" data-element="${esc(s.elementId)}" data-kind="active" title="active">${num(s.active)}</span>`);
+      if (s.stuck) badges.push(`<span class="ov ov-stuck" data-element="${esc(s.elementId)}" data-kind="stuck" title="stuck">${num(s.stuck)}</span>`);
+      if (s.incidents) badges.push(`<span class="ov ov-incident" data-element="${esc(s.elementId)}" data-kind="incidents" title="open incidents">${num(s.incidents)}</span>`);
+      if (s.skipped) badges.push(`<span class="ov ov-skipped" data-element="${esc(s.elementId)}" data-kind="skipped" title="skipped">${num(s.skipped)}</span>`);
+      if (badges.length) d.overlay(s.elementId, container ? { top: -12, left: 8 } : { bottom: 10, left: -8 }, `<div class="ov-row">${badges.join('')}</div>`);
+      if (s.completed && !container) d.overlay(s.elementId, { bottom: 10, right: 8 }, `<span class="ov ov-done" data-element="${esc(s.elementId)}" data-kind="completed" title="completed">${num(s.completed)}</span>`);
+      const h = heat(s, thr.get(s.elementId));
+      if (h) {
+        d.marker(s.elementId, `heat-${h.level}`);
+        d.overlay(s.elementId, { top: -22, left: 0 }, `<span class="ov-label heat-label-${h.level}" title="p95 vs threshold ${dur(thr.get(s.elementId).afterMs)}">p95 ${dur(s.durationMs.p95)}</span>`);
+      }
+    }
+    side();
+    charts(stats, thr);
+    table(stats, thr);
+  };
+
+  const charts = (stats, thr) => {
+    const waiting = stats.elements.filter((s) => (s.active || s.stuck) && !CONTAINER_KINDS.has((model.elements.find((e) => e.id === s.elementId) || {}).kind));
+    const labels = waiting.map((s) => names.get(s.elementId) || s.elementId);
+    const dataA = {
+      labels,
+      datasets: [
+        { label: 'Active, on time', data: waiting.map((s) => s.active - s.stuck), backgroundColor: '#3b82f6', borderRadius: 3, stack: 'a' },
+        { label: 'Stuck', data: waiting.map((s) => s.stuck), backgroundColor: '#8b5cf6', borderRadius: 3, stack: 'a' },
+      ],
+    };
+    const timed = stats.elements.filter((s) => s.durationMs.count && (s.durationMs.p95 > 0 || thr.has(s.elementId)));
+    const dataD = {
+      labels: timed.map((s) => names.get(s.elementId) || s.elementId),
+      datasets: [
+        { label: 'p50', data: timed.map((s) => s.durationMs.p50 / 1000), backgroundColor: '#93c5fd', borderRadius: 3 },
+        { label: 'p95', data: timed.map((s) => s.durationMs.p95 / 1000), borderRadius: 3,
+          backgroundColor: timed.map((s) => ({ ok: '#22a06b', warn: '#f59e0b', bad: '#e5484d' })[(heat(s, thr.get(s.elementId)) || {}).level] || '#2563eb') },
+        { label: 'threshold', data: timed.map((s) => (thr.get(s.elementId) ? thr.get(s.elementId).afterMs / 1000 : null)), backgroundColor: '#cbd2d9', borderRadius: 3 },
+      ],
+    };
+    const base = { responsive: true, maintainAspectRatio: false, animation: false, plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } } };
+    if (!chartA) {
+      chartA = new Chart(app.querySelector('#chart-active'), { type: 'bar', data: dataA, options: { ...base, indexAxis: 'y', scales: { x: { stacked: true, beginAtZero: true }, y: { stacked: true } } } });
+      chartD = new Chart(app.querySelector('#chart-dur'), { type: 'bar', data: dataD, options: { ...base, indexAxis: 'y',
+        scales: { x: { type: 'linear', beginAtZero: true, title: { display: true, text: 'seconds' } } },
+        plugins: { ...base.plugins, tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${dur(c.raw * 1000)}` } } } } });
+    } else {
+      chartA.data = dataA; chartA.update();
+      chartD.data = dataD; chartD.update();
+    }
+  };
+
+  const table = (stats, thr) => {
+    const rows = stats.elements.slice().sort((a, b) => (b.active - a.active) || a.elementId.localeCompare(b.elementId));
+    app.querySelector('#table').innerHTML = rows.length ? `<table class="table"><thead><tr><th>Element</th><th class="num">Active</th><th class="num">Stuck</th><th class="num">Completed</th><th class="num">Skipped</th><th class="num">Incidents</th><th class="num">p50</th><th class="num">p95</th><th class="num">Threshold</th><th>Status</th></tr></thead><tbody>
+      ${rows.map((s) => {
+        const t = thr.get(s.elementId);
+        const h = heat(s, t);
+        return `<tr data-pick-row="${esc(s.elementId)}"><td><strong>${esc(names.get(s.elementId) || s.elementId)}</strong> <span class="muted small">${esc(s.elementId)}</span></td>
+        <td class="num">${num(s.active)}</td><td class="num">${s.stuck ? `<span class="text-purple">${num(s.stuck)}</span>` : '0'}</td><td class="num">${num(s.completed)}</td><td class="num">${num(s.skipped)}</td>
+        <td class="num">${s.incidents ? `<span class="text-red">${num(s.incidents)}</span>` : '0'}</td>
+        <td class="num">${s.durationMs.count ? dur(s.durationMs.p50) : '–'}</td><td class="num">${s.durationMs.count ? dur(s.durationMs.p95) : '–'}</td>
+        <td class="num">${t ? `${dur(t.afterMs)} <span class="muted small">${esc(t.source)}</span>` : '–'}</td>
+        <td>${h ? `<span class="pill pill-${({ ok: 'green', warn: 'amber', bad: 'red' })[h.level]}">${({ ok: 'within SLA', warn: 'at risk', bad: 'over SLA' })[h.level]}</span>` : ''}</td></tr>`;
+      }).join('')}</tbody></table>` : empty('No statistics yet: no instance has reached this model.');
+  };
+  app.querySelector('#table').addEventListener('click', (ev) => {
+    const tr = ev.target.closest('[data-pick-row]');
+    if (tr) { selected = tr.dataset.pickRow; side(); app.querySelector('#side').scrollIntoView({ behavior: 'smooth', block: 'nearest' }); }
+  });
+
+  await refresh();
+  const timer = setInterval(refresh, REFRESH_MS);
+  return () => {
+    clearInterval(timer);
+    if (chartA) chartA.destroy();
+    if (chartD) chartD.destroy();
+    d.destroy();
+  };
+}
+
