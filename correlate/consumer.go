@@ -118,7 +118,8 @@ type Consumer struct {
 	metas      []meta
 	lastCommit time.Time
 	lastTick   time.Time
-	dirty      bool // offsets applied since the last commit
+	nextDue    time.Time // earliest pending timer after the last tick; zero if none
+	dirty      bool      // offsets applied since the last commit
 	dlq        *kafka.Writer
 	counters   map[string]map[engine.Result]prometheus.Counter
 
@@ -722,7 +723,9 @@ func (c *Consumer) flush(ctx context.Context) error {
 	if c.onApplied != nil {
 		c.onApplied(batch, outs)
 	}
-	if time.Since(c.lastTick) >= c.tickEvery/2 {
+	// Between the periodic ticks, tick early only when a known timer has
+	// become due at the new watermark: a tick costs the engine a scan.
+	if !c.nextDue.IsZero() && time.Since(c.lastTick) >= c.tickEvery/4 && !c.computeWatermark(c.clock()).Before(c.nextDue) {
 		return c.tick(ctx)
 	}
 	return nil
@@ -838,6 +841,7 @@ func (c *Consumer) tick(ctx context.Context) error {
 		}
 		return fmt.Errorf("tick engine to watermark %s: %w", wm.Format(time.RFC3339), err)
 	}
+	c.nextDue = res.NextDue
 	c.m.tickFired.Add(float64(res.Fired))
 	c.m.tickExpired.Add(float64(res.Expired))
 	for _, out := range res.Outcomes {
