@@ -16,7 +16,14 @@ export async function showDiagram(container, processId, version, onClick) {
   const canvas = viewer.get('canvas');
   const overlays = viewer.get('overlays');
   const registry = viewer.get('elementRegistry');
-  canvas.zoom('fit-viewport', 'auto');
+  const fit = () => {
+    // Fit, then leave room around the diagram for the overlays above and below shapes.
+    canvas.zoom('fit-viewport', 'auto');
+    const vb = canvas.viewbox();
+    const pad = Math.max(vb.width, vb.height) * 0.06;
+    canvas.viewbox({ x: vb.x - pad, y: vb.y - pad, width: vb.width + 2 * pad, height: vb.height + 2 * pad });
+  };
+  fit();
   if (onClick) {
     viewer.get('eventBus').on('element.click', (e) => {
       const el = e.element;
@@ -35,7 +42,7 @@ export async function showDiagram(container, processId, version, onClick) {
       return overlays.add(id, type, { position, html, show: { minZoom: 0.3 } });
     },
     clearOverlays: (type = 'tracker') => overlays.remove({ type }),
-    fit: () => canvas.zoom('fit-viewport', 'auto'),
+    fit,
     zoom: (f) => canvas.zoom(canvas.zoom() * f),
     destroy: () => viewer.destroy(),
   };

@@ -29,6 +29,17 @@ export function dur(ms) {
   return `${d} d ${h % 24} h`;
 }
 
+/** durShort formats milliseconds with one unit: 850 ms, 4.2 s, 8 m, 2.5 h, 1.3 d. */
+export function durShort(ms) {
+  if (ms == null || Number.isNaN(ms)) return '–';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const units = [[86400000, 'd'], [3600000, 'h'], [60000, 'm'], [1000, 's']];
+  for (const [n, u] of units) {
+    if (ms >= n) { const v = ms / n; return `${v < 10 ? v.toFixed(1).replace(/\.0$/, '') : Math.round(v)} ${u}`; }
+  }
+  return `${Math.round(ms)} ms`;
+}
+
 /** time formats an RFC 3339 timestamp as local date and time. */
 export function time(t) {
   if (!t) return '–';

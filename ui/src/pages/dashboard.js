@@ -1,13 +1,13 @@
 // Process dashboard: the BPMN diagram with per-element overlays and a heat
 // colouring of p95 durations against each element's threshold, KPIs, charts
 // and the element table. Refreshes every 10 s.
-import { Chart, BarController, BarElement, CategoryScale, LinearScale, Tooltip, Legend } from 'chart.js';
+import { Chart, BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, Tooltip, Legend } from 'chart.js';
 import { api } from '../api.js';
 import { showDiagram, zoomControls, wireZoom } from '../diagram.js';
 import { processKpis, heat } from '../kpis.js';
-import { esc, num, dur, time, kpi, empty } from '../util.js';
+import { esc, num, dur, durShort, time, kpi, empty } from '../util.js';
 
-Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip, Legend);
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, Tooltip, Legend);
 Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
 Chart.defaults.color = '#5b6775';
 
@@ -28,7 +28,7 @@ export async function dashboardPage(app, { params }) {
     </div>
     <div class="kpis" id="kpis"></div>
     <div class="grid-dash">
-      <section class="card diagram-card"><div class="card-head"><div class="card-title">Diagram</div>
+      <section class="card diagram-card"><div class="card-head"><div class="card-title">Diagram <label class="toggle"><input type="checkbox" id="show-done"> show completed</label></div>
         <div class="legend"><span><i class="sw sw-active"></i>active</span><span><i class="sw sw-stuck"></i>stuck</span><span><i class="sw sw-incident"></i>incidents</span><span><i class="sw sw-skipped"></i>skipped</span>
         <span class="sep"></span><span><i class="sw heat-ok-sw"></i>p95 &lt; 80 % of SLA</span><span><i class="sw heat-warn-sw"></i>≥ 80 %</span><span><i class="sw heat-bad-sw"></i>over SLA</span></div></div>
         <div class="diagram" id="diagram">${zoomControls()}</div></section>
@@ -41,6 +41,8 @@ export async function dashboardPage(app, { params }) {
     <section class="card"><div class="card-head"><div class="card-title">Elements</div></div><div class="table-wrap" id="table"></div></section>
   </div>`;
 
+  const kindOf = (id) => ((model.elements || []).find((e) => e.id === id) || {}).kind;
+  app.querySelector('#show-done').addEventListener('change', () => refresh());
   let selected = null;
   let last = null;
   const d = await showDiagram(app.querySelector('#diagram'), processId, model.version, (id) => { selected = id; side(); });
@@ -109,21 +111,22 @@ export async function dashboardPage(app, { params }) {
     app.querySelector('#updated').textContent = `updated ${new Date().toLocaleTimeString('en-GB')}`;
 
     d.clearOverlays();
-    for (const e of d.elements()) for (const c of ['heat-ok', 'heat-warn', 'heat-bad']) d.unmarker(e.id, c);
+    for (const e of d.elements()) for (const c of ['heat-ok', 'heat-warn', 'heat-bad', 'heat-c-ok', 'heat-c-warn', 'heat-c-bad']) d.unmarker(e.id, c);
+    const showDone = app.querySelector('#show-done').checked;
     for (const s of stats.elements) {
       if (!d.has(s.elementId)) continue;
-      const container = CONTAINER_KINDS.has((model.elements.find((e) => e.id === s.elementId) || {}).kind);
-      const badges = [];
-      if (s.active) badges.push(`<span class="ov ov-active" data-element="${esc(s.elementId)}" data-kind="active" title="active">${num(s.active)}</span>`);
-      if (s.stuck) badges.push(`<span class="ov ov-stuck" data-element="${esc(s.elementId)}" data-kind="stuck" title="stuck">${num(s.stuck)}</span>`);
-      if (s.incidents) badges.push(`<span class="ov ov-incident" data-element="${esc(s.elementId)}" data-kind="incidents" title="open incidents">${num(s.incidents)}</span>`);
-      if (s.skipped) badges.push(`<span class="ov ov-skipped" data-element="${esc(s.elementId)}" data-kind="skipped" title="skipped">${num(s.skipped)}</span>`);
-      if (badges.length) d.overlay(s.elementId, container ? { top: -12, left: 8 } : { bottom: 10, left: -8 }, `<div class="ov-row">${badges.join('')}</div>`);
-      if (s.completed && !container) d.overlay(s.elementId, { bottom: 10, right: 8 }, `<span class="ov ov-done" data-element="${esc(s.elementId)}" data-kind="completed" title="completed">${num(s.completed)}</span>`);
+      const shape = d.element(s.elementId);
+      const container = CONTAINER_KINDS.has(kindOf(s.elementId));
+      const small = shape.width < 60; // events and gateways: badges go above, clear of the label below
+      const badge = (n, kind, title) => (n ? `<span class="ov ov-${kind}" data-element="${esc(s.elementId)}" data-kind="${kind}" title="${title}">${num(n)}</span>` : '');
+      const badges = [badge(s.active - s.stuck, 'active', 'active, on time'), badge(s.stuck, 'stuck', 'stuck'), badge(s.incidents, 'incident', 'open incidents'),
+        badge(s.skipped, 'skipped', 'skipped'), showDone ? badge(s.completed, 'done', 'completed') : ''].join('');
+      if (badges) d.overlay(s.elementId, container ? { top: -11, left: 12 } : small ? { top: -12, left: -14 } : { bottom: 12, left: -10 }, `<div class="ov-row">${badges}</div>`);
       const h = heat(s, thr.get(s.elementId));
       if (h) {
-        d.marker(s.elementId, `heat-${h.level}`);
-        d.overlay(s.elementId, { top: -22, left: 0 }, `<span class="ov-label heat-label-${h.level}" title="p95 vs threshold ${dur(thr.get(s.elementId).afterMs)}">p95 ${dur(s.durationMs.p95)}</span>`);
+        d.marker(s.elementId, container ? `heat-c-${h.level}` : `heat-${h.level}`);
+        const pos = container ? { top: -11, right: 110 } : small ? { top: -32, left: -14 } : { top: -22, left: 0 };
+        d.overlay(s.elementId, pos, `<span class="ov-label heat-label-${h.level}" title="p95 ${dur(s.durationMs.p95)} against a threshold of ${dur(thr.get(s.elementId).afterMs)} (${esc(thr.get(s.elementId).source)})">p95 ${durShort(s.durationMs.p95)}</span>`);
       }
     }
     side();
@@ -132,7 +135,7 @@ export async function dashboardPage(app, { params }) {
   };
 
   const charts = (stats, thr) => {
-    const waiting = stats.elements.filter((s) => (s.active || s.stuck) && !CONTAINER_KINDS.has((model.elements.find((e) => e.id === s.elementId) || {}).kind));
+    const waiting = stats.elements.filter((s) => (s.active || s.stuck) && !CONTAINER_KINDS.has(kindOf(s.elementId)));
     const labels = waiting.map((s) => names.get(s.elementId) || s.elementId);
     const dataA = {
       labels,
@@ -141,11 +144,11 @@ export async function dashboardPage(app, { params }) {
         { label: 'Stuck', data: waiting.map((s) => s.stuck), backgroundColor: '#8b5cf6', borderRadius: 3, stack: 'a' },
       ],
     };
-    const timed = stats.elements.filter((s) => s.durationMs.count && (s.durationMs.p95 > 0 || thr.has(s.elementId)));
+    const timed = stats.elements.filter((s) => s.durationMs.count && s.durationMs.p95 > 0);
     const dataD = {
       labels: timed.map((s) => names.get(s.elementId) || s.elementId),
       datasets: [
-        { label: 'p50', data: timed.map((s) => s.durationMs.p50 / 1000), backgroundColor: '#93c5fd', borderRadius: 3 },
+        { label: 'p50', data: timed.map((s) => Math.max(0.001, s.durationMs.p50 / 1000)), backgroundColor: '#93c5fd', borderRadius: 3 },
         { label: 'p95', data: timed.map((s) => s.durationMs.p95 / 1000), borderRadius: 3,
           backgroundColor: timed.map((s) => ({ ok: '#22a06b', warn: '#f59e0b', bad: '#e5484d' })[(heat(s, thr.get(s.elementId)) || {}).level] || '#2563eb') },
         { label: 'threshold', data: timed.map((s) => (thr.get(s.elementId) ? thr.get(s.elementId).afterMs / 1000 : null)), backgroundColor: '#cbd2d9', borderRadius: 3 },
@@ -155,7 +158,7 @@ export async function dashboardPage(app, { params }) {
     if (!chartA) {
       chartA = new Chart(app.querySelector('#chart-active'), { type: 'bar', data: dataA, options: { ...base, indexAxis: 'y', scales: { x: { stacked: true, beginAtZero: true }, y: { stacked: true } } } });
       chartD = new Chart(app.querySelector('#chart-dur'), { type: 'bar', data: dataD, options: { ...base, indexAxis: 'y',
-        scales: { x: { type: 'linear', beginAtZero: true, title: { display: true, text: 'seconds' } } },
+        scales: { x: { type: 'logarithmic', title: { display: true, text: 'log scale' }, ticks: { callback: (v) => (Math.log10(v) % 1 === 0 ? durShort(v * 1000) : '') } } },
         plugins: { ...base.plugins, tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${dur(c.raw * 1000)}` } } } } });
     } else {
       chartA.data = dataA; chartA.update();

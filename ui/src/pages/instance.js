@@ -31,7 +31,7 @@ export async function instancePage(app, { params }) {
         ${inst.indexed === false ? ' · <span class="text-amber">history has not indexed it yet: live view from the engine</span>' : ''}</p></div>
     </div>
     <section class="card diagram-card"><div class="card-head"><div class="card-title">Path</div>
-      <div class="legend"><span><i class="sw path-completed-sw"></i>completed</span><span><i class="sw path-active-sw"></i>active</span><span><i class="sw path-skipped-sw"></i>skipped</span><span><i class="sw path-terminated-sw"></i>terminated</span><span><i class="sw sw-incident"></i>incident</span></div></div>
+      <div class="legend"><span><i class="sw path-completed-sw"></i>completed</span><span><i class="sw path-active-sw"></i>active</span><span><i class="sw path-stuck-sw"></i>stuck</span><span><i class="sw path-skipped-sw"></i>skipped</span><span><i class="sw path-terminated-sw"></i>terminated</span><span><i class="sw sw-incident"></i>incident</span></div></div>
       <div class="diagram diagram-short" id="diagram">${zoomControls()}</div></section>
     <div class="grid-inst">
       <div>
@@ -59,8 +59,8 @@ export async function instancePage(app, { params }) {
   // Later entries win: a loop that re-entered an element shows its latest state.
   for (const p of inst.path) {
     if (!PATH_STATES.includes(p.state)) continue;
-    for (const s of PATH_STATES) d.unmarker(p.elementId, `path-${s}`);
-    d.marker(p.elementId, `path-${p.state}`);
+    for (const s of PATH_STATES) { d.unmarker(p.elementId, `path-${s}`); d.unmarker(p.elementId, `path-c-${s}`); }
+    d.marker(p.elementId, p.kind === 'subProcess' ? `path-c-${p.state}` : `path-${p.state}`);
     seen.add(p.elementId);
   }
   for (const e of d.elements()) {
@@ -68,6 +68,7 @@ export async function instancePage(app, { params }) {
     if (e.type === 'bpmn:SequenceFlow' && bo.sourceRef && bo.targetRef && seen.has(bo.sourceRef.id) && seen.has(bo.targetRef.id)) d.marker(e.id, 'flow-taken');
   }
   for (const a of inst.activeElements || []) {
+    if (a.stuck) d.marker(a.elementId, 'path-stuck');
     d.overlay(a.elementId, { top: -26, left: 0 }, `<span class="ov-label ${a.stuck ? 'ov-label-stuck' : 'ov-label-active'}" data-element="${esc(a.elementId)}" data-kind="waiting">${a.stuck ? 'stuck · ' : 'waiting · '}${dur(Date.now() - new Date(a.since))}</span>`);
   }
   for (const i of inst.incidents || []) {
