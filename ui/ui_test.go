@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"testing/fstest"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tracker-dev/tracker/api"
 )
 
 // newServer mounts the UI from dir next to one API route, the way the
@@ -166,6 +169,49 @@ func TestContentType(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if got := contentType(name); got != want {
 				t.Fatalf("contentType(%q) = %q, want %q", name, got, want)
+			}
+		})
+	}
+}
+
+// TestRoutesOnTheAPIServer mounts the UI on the tracker's own HTTP server, as
+// cmd/tracker does: pages and files are served, while unknown API paths keep
+// the API's JSON errors and the API's own routes keep working.
+func TestRoutesOnTheAPIServer(t *testing.T) {
+	s, err := api.New(api.Options{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.API().GET("/ping", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"pong": "yes"}) })
+	RoutesFS(s.Echo(), os.DirFS("testdata/dist"))
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	base := "http://" + s.Addr()
+
+	tests := []struct {
+		name, path string
+		status     int
+		want       string // substring of the body
+	}{
+		{"shell", "/", 200, `id="app"`},
+		{"client route", "/incidents", 200, `id="app"`},
+		{"asset", "/ui/assets/app-TEST1234.css", 200, "body{margin:0}"},
+		{"api route", "/api/v1/ping", 200, `"pong":"yes"`},
+		{"unknown api path is a JSON error", "/api/v1/nope", 404, `"error"`},
+		{"health", "/healthz", 200, `"ok"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := http.Get(base + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.want) {
+				t.Fatalf("GET %s: %d %q, want %d with %q", tc.path, resp.StatusCode, body, tc.status, tc.want)
 			}
 		})
 	}

@@ -21,8 +21,9 @@ export function dur(ms) {
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} m ${Math.round(s % 60)} s`;
+  const total = Math.round(s); // whole seconds first, so 59.6 s never shows as "60 s"
+  const m = Math.floor(total / 60);
+  if (m < 60) return `${m} m ${total % 60} s`;
   const h = Math.floor(m / 60);
   if (h < 24) return `${h} h ${m % 60} m`;
   const d = Math.floor(h / 24);

@@ -46,7 +46,7 @@ export async function eventsPage(app, { query }) {
       const tr = document.createElement('tr');
       tr.innerHTML = `<td>${time(e.eventTime)}</td><td><strong>${esc(e.messageName || '–')}</strong></td><td>${esc(e.correlationKey || '–')}</td>
         <td>${badge(e.outcome)} ${e.reason ? `<span class="muted small">${esc(e.reason)}</span>` : ''}${e.decision ? ` <span class="muted small">→ ${esc(e.decision)}</span>` : ''}</td>
-        <td class="muted small">${esc(e.source || '')}${e.topic ? ` · ${esc(e.topic)}/${esc(e.partition)}@${esc(e.offset)}` : ''}</td>
+        <td class="muted small">${esc(e.source || '')}${e.topic ? ` · ${esc(e.topic)}/${esc(e.partition ?? 0)}@${esc(e.offset)}` : ''}</td>
         <td>${e.instanceKey ? `<a class="mono" href="/instances/${esc(e.instanceKey)}">${esc(e.instanceKey)}</a>` : ''}</td>
         <td><details><summary>Payload</summary>${json(e.payload ?? e.raw ?? {})}</details></td>`;
       tbody.appendChild(tr);

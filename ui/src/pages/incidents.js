@@ -48,7 +48,7 @@ export async function incidentsPage(app, { query }) {
       <td><strong>${esc(i.reason)}</strong><div class="muted small">${esc(i.note || i.decision || '')}</div></td>
       <td>${badge(i.severity)}</td><td>${esc(i.messageName || '–')}</td>
       <td>${i.instanceKey ? `<a href="/instances/${esc(i.instanceKey)}">${esc(i.correlationKey || i.instanceKey)}</a>` : esc(i.correlationKey || '–')}</td>
-      <td class="muted small">${esc(i.source || '')}${i.event && i.event.topic ? `<br>${esc(i.event.topic)}/${esc(i.event.partition)}@${esc(i.event.offset)}` : ''}</td>
+      <td class="muted small">${esc(i.source || '')}${i.event && i.event.topic ? `<br>${esc(i.event.topic)}/${esc(i.event.partition ?? 0)}@${esc(i.event.offset)}` : ''}</td>
       <td>${badge(i.state)}${i.pendingRetry ? ' <span class="pill pill-amber">retry buffered</span>' : ''}</td><td class="num">${num(i.attempts)}</td>
       <td class="row-actions">${i.state === 'open' ? `<button class="btn btn-sm" data-retry>Retry</button><button class="btn btn-sm btn-primary" data-resolve>Resolve</button>` : ''}<button class="btn btn-sm btn-ghost" data-details>Details</button></td>`;
     const det = document.createElement('tr');

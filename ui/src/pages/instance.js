@@ -86,7 +86,7 @@ function timeline(inst, nm) {
   return `<ol class="timeline">${evs.map((e) => `<li class="tl tl-${esc(e.outcome)}">
     <div class="tl-head"><strong>${esc(e.messageName || '(no name)')}</strong> ${badge(e.outcome)} ${e.reason ? `<span class="muted small">${esc(e.reason)}</span>` : ''}
       <span class="tl-time" title="read ${esc(time(e.readAt))}">${time(e.eventTime)}</span></div>
-    <div class="muted small">${esc(e.source || '')}${e.topic ? ` · ${esc(e.topic)}/${esc(e.partition)}@${esc(e.offset)}` : ''} · message id <span class="mono">${esc(e.messageId)}</span>${e.elementId ? ` · at ${nm(e.elementId)}` : ''}</div>
+    <div class="muted small">${esc(e.source || '')}${e.topic ? ` · ${esc(e.topic)}/${esc(e.partition ?? 0)}@${esc(e.offset)}` : ''} · message id <span class="mono">${esc(e.messageId)}</span>${e.elementId ? ` · at ${nm(e.elementId)}` : ''}</div>
     <details><summary>Payload</summary>${json(e.payload ?? {})}</details></li>`).join('')}</ol>`;
 }
 
