@@ -71,11 +71,11 @@ func TestBrowserDashboardAndInstance(t *testing.T) {
 			if shots == "" {
 				return nil
 			}
-			png, err := chromedp.FullScreenshot(85)(ctx, tg)
+			png, err := chromedp.FullScreenshot(100)(ctx, tg)
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(filepath.Join(shots, name+".jpg"), png, 0o644)
+			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
 		})
 	}
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }

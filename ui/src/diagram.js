@@ -20,7 +20,7 @@ export async function showDiagram(container, processId, version, onClick) {
     // Fit, then leave room around the diagram for the overlays above and below shapes.
     canvas.zoom('fit-viewport', 'auto');
     const vb = canvas.viewbox();
-    const pad = Math.max(vb.width, vb.height) * 0.06;
+    const pad = Math.max(vb.width, vb.height) * 0.04;
     canvas.viewbox({ x: vb.x - pad, y: vb.y - pad, width: vb.width + 2 * pad, height: vb.height + 2 * pad });
   };
   fit();

@@ -34,6 +34,9 @@ export async function dashboardPage(app, { params }) {
         <div class="diagram" id="diagram">${zoomControls()}</div></section>
       <aside class="card side" id="side"></aside>
     </div>
+    <section class="card"><div class="card-head"><div class="card-title">Throughput: instances started and completed</div>
+      <div class="seg" id="period"><button type="button" data-period="1h">1 h</button><button type="button" data-period="24h" class="on">24 h</button><button type="button" data-period="7d">7 d</button><button type="button" data-period="30d">30 d</button></div></div>
+      <div class="chart chart-short"><canvas id="chart-tp"></canvas></div></section>
     <div class="grid-2">
       <section class="card"><div class="card-head"><div class="card-title">Instances waiting, by element</div></div><div class="chart"><canvas id="chart-active"></canvas></div></section>
       <section class="card"><div class="card-head"><div class="card-title">Duration by element (p50 / p95) vs threshold</div></div><div class="chart"><canvas id="chart-dur"></canvas></div></section>
@@ -49,6 +52,8 @@ export async function dashboardPage(app, { params }) {
   wireZoom(app, d);
   let chartA = null;
   let chartD = null;
+  let chartT = null;
+  let period = '24h';
 
   const side = () => {
     const el = app.querySelector('#side');
@@ -185,10 +190,56 @@ export async function dashboardPage(app, { params }) {
     if (tr) { selected = tr.dataset.pickRow; side(); app.querySelector('#side').scrollIntoView({ behavior: 'smooth', block: 'nearest' }); }
   });
 
+  // Throughput: the statistics endpoint counts element instances entered in
+  // [from, to); completions of top-level start events are instances started,
+  // of top-level end events instances completed.
+  const PERIODS = { '1h': [12, 5 * 60e3], '24h': [24, 3600e3], '7d': [7, 86400e3], '30d': [30, 86400e3] };
+  const starts = new Set((model.elements || []).filter((e) => !e.parent && e.kind === 'startEvent').map((e) => e.id));
+  const ends = new Set((model.elements || []).filter((e) => !e.parent && e.kind === 'endEvent').map((e) => e.id));
+  const throughput = async () => {
+    const [n, step] = PERIODS[period];
+    const now = Date.now();
+    const top = Math.ceil(now / step) * step;
+    const buckets = Array.from({ length: n }, (_, i) => [top - (n - i) * step, top - (n - i - 1) * step]);
+    const counts = [];
+    for (let i = 0; i < buckets.length; i += 6) { // at most six requests at a time
+      counts.push(...await Promise.all(buckets.slice(i, i + 6).map(async ([from, to]) => {
+        const s = await api.get(`/models/${pid}/statistics`, { version: model.version, from: new Date(from).toISOString(), to: new Date(to).toISOString() });
+        let st = 0;
+        let en = 0;
+        for (const e of s.elements) { if (starts.has(e.elementId)) st += e.completed; if (ends.has(e.elementId)) en += e.completed; }
+        return [st, en];
+      })));
+    }
+    const fmt = step < 86400e3 ? { hour: '2-digit', minute: '2-digit' } : { day: '2-digit', month: 'short' };
+    const data = {
+      labels: buckets.map(([from]) => new Date(from).toLocaleString('en-GB', fmt)),
+      datasets: [
+        { label: 'Started', data: counts.map((c) => c[0]), backgroundColor: '#3b82f6', borderRadius: 3 },
+        { label: 'Completed', data: counts.map((c) => c[1]), backgroundColor: '#22a06b', borderRadius: 3 },
+      ],
+    };
+    if (!chartT) {
+      chartT = new Chart(app.querySelector('#chart-tp'), { type: 'bar', data, options: { responsive: true, maintainAspectRatio: false, animation: false,
+        plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } }, x: { grid: { display: false } } } } });
+    } else { chartT.data = data; chartT.update(); }
+  };
+  app.querySelector('#period').addEventListener('click', (ev) => {
+    const b = ev.target.closest('[data-period]');
+    if (!b) return;
+    period = b.dataset.period;
+    app.querySelectorAll('#period button').forEach((x) => x.classList.toggle('on', x === b));
+    throughput().catch((err) => console.error(err));
+  });
+
   await refresh();
+  throughput().catch((err) => console.error('throughput', err));
   const timer = setInterval(refresh, REFRESH_MS);
+  const tpTimer = setInterval(() => throughput().catch(() => {}), 6 * REFRESH_MS);
   return () => {
     clearInterval(timer);
+    clearInterval(tpTimer);
+    if (chartT) chartT.destroy();
     if (chartA) chartA.destroy();
     if (chartD) chartD.destroy();
     d.destroy();

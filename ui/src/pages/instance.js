@@ -35,7 +35,7 @@ export async function instancePage(app, { params }) {
       <div class="diagram diagram-short" id="diagram">${zoomControls()}</div></section>
     <div class="grid-inst">
       <div>
-        <section class="card"><div class="card-head"><div class="card-title">Timeline</div><span class="muted small">${esc(inst.events.length)} events${inst.truncated ? ' (truncated)' : ''}</span></div>${timeline(inst, nm)}</section>
+        <section class="card"><div class="card-head"><div class="card-title">Timeline</div><span class="muted small">${esc(inst.events.length)} event${inst.events.length === 1 ? '' : 's'}${inst.truncated ? ' (truncated)' : ''}</span></div>${timeline(inst, nm)}</section>
         <section class="card"><div class="card-head"><div class="card-title">Element instances</div></div>${pathTable(inst, nm)}</section>
       </div>
       <div>
