@@ -276,13 +276,7 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 		return nil, fmt.Errorf("consumer: %w", err)
 	}
 	a.goRun(ctx, "consumer", a.corr.Run)
-	a.ready("consumer", func() (bool, any) {
-		lag := int64(0)
-		for _, l := range a.corr.Lag() {
-			lag += l
-		}
-		return a.corr.Ready(), map[string]any{"topics": a.corr.Topics(), "partitions": len(a.corr.Lag()), "lag": lag, "watermark": a.corr.Watermark()}
-	})
+	a.ready("consumer", a.corr.Readiness)
 
 	// 9. Simulator (demo only).
 	if d := opts.Demo; d != nil && d.Rate > 0 {
