@@ -109,7 +109,7 @@ export async function dashboardPage(app, { params }) {
     app.querySelector('#kpis').innerHTML = `
       ${kpi('Started', num(k.started))}
       ${kpi('Active', num(k.active), 'kpi-blue', '', `/instances?processId=${pid}&state=active`)}
-      ${kpi('Completed', num(k.ended), 'kpi-green', '', `/instances?processId=${pid}&state=completed`)}
+      ${kpi('Finished', num(k.ended), 'kpi-green', 'completed or cancelled', `/instances?processId=${pid}&state=completed`)}
       ${kpi('Stuck', num(k.stuck), k.stuck ? 'kpi-purple' : '', 'waiting past the threshold', `/instances?processId=${pid}&stuck=true`)}
       ${kpi('Incidents', num(k.incidents), k.incidents ? 'kpi-red' : '', 'open, at an element', '/incidents')}
       ${kpi('Skipped steps', num(k.skipped), k.skipped ? 'kpi-amber' : '', 'events that arrived out of order')}`;

@@ -27,7 +27,7 @@ export async function instancePage(app, { params }) {
     <div class="crumbs"><a href="/">Processes</a> / <a href="/processes/${encodeURIComponent(inst.processId)}">${esc(model.name || inst.processId)}</a> / <a href="/instances?processId=${encodeURIComponent(inst.processId)}">Instances</a> / <span>${esc(inst.key)}</span></div>
     <div class="page-head">
       <div><h1>${esc(inst.correlationKey || inst.key)} ${badge(inst.state)} ${stuck.length ? badge('stuck') : ''} ${inst.slaState && inst.slaState !== 'ok' ? badge(inst.slaState, `SLA ${inst.slaState}`) : ''}</h1>
-        <p class="muted">Instance <span class="mono">${esc(inst.key)}</span> of ${esc(inst.processId)} v${esc(inst.version)} · started ${time(inst.startedAt)} · ${inst.endedAt ? `ended ${time(inst.endedAt)} at ${nm(inst.endElement)}` : 'running for'} ${dur(ended - new Date(inst.startedAt))}
+        <p class="muted">Instance <span class="mono">${esc(inst.key)}</span> of ${esc(inst.processId)} v${esc(inst.version)} · started ${time(inst.startedAt)} · ${inst.endedAt ? `ended ${time(inst.endedAt)}${inst.endElement ? ` at ${nm(inst.endElement)}` : ''} · took` : 'running for'} ${dur(ended - new Date(inst.startedAt))}
         ${inst.indexed === false ? ' · <span class="text-amber">history has not indexed it yet: live view from the engine</span>' : ''}</p></div>
     </div>
     <section class="card diagram-card"><div class="card-head"><div class="card-title">Path</div>
@@ -56,6 +56,7 @@ export async function instancePage(app, { params }) {
   }
   wireZoom(app, d);
   const seen = new Set();
+  const skipped = new Set(inst.path.filter((p) => p.state === 'skipped').map((p) => p.elementId));
   // Later entries win: a loop that re-entered an element shows its latest state.
   for (const p of inst.path) {
     if (!PATH_STATES.includes(p.state)) continue;
@@ -65,7 +66,9 @@ export async function instancePage(app, { params }) {
   }
   for (const e of d.elements()) {
     const bo = e.businessObject;
-    if (e.type === 'bpmn:SequenceFlow' && bo.sourceRef && bo.targetRef && seen.has(bo.sourceRef.id) && seen.has(bo.targetRef.id)) d.marker(e.id, 'flow-taken');
+    if (e.type === 'bpmn:SequenceFlow' && bo.sourceRef && bo.targetRef && seen.has(bo.sourceRef.id) && seen.has(bo.targetRef.id)) {
+      d.marker(e.id, skipped.has(bo.sourceRef.id) || skipped.has(bo.targetRef.id) ? 'flow-skipped' : 'flow-taken');
+    }
   }
   for (const a of inst.activeElements || []) {
     if (a.stuck) d.marker(a.elementId, 'path-stuck');
@@ -75,7 +78,7 @@ export async function instancePage(app, { params }) {
     if (i.elementId && i.state === 'open') { d.marker(i.elementId, 'path-incident'); d.overlay(i.elementId, { top: -10, right: 10 }, '<span class="ov ov-incident" title="open incident">!</span>'); }
   }
   for (const p of inst.path) {
-    if (p.state === 'skipped') d.overlay(p.elementId, { bottom: 10, left: -8 }, '<span class="ov ov-skipped" title="skipped: a later event arrived first">skipped</span>');
+    if (p.state === 'skipped') d.overlay(p.elementId, d.element(p.elementId).width < 60 ? { top: -22, left: -10 } : { bottom: 10, left: -8 }, '<span class="ov ov-skipped" title="skipped: a later event arrived first">skipped</span>');
   }
   return () => d.destroy();
 }

@@ -36,7 +36,7 @@ export async function processesPage(app) {
           ${detail.sla ? `<span class="pill pill-grey" title="End-to-end SLA">SLA ${esc(detail.sla)}</span>` : ''}</div>
         <div class="kpis compact">
           ${kpi('Active', num(k.active), 'kpi-blue')}
-          ${kpi('Completed', num(k.ended), 'kpi-green')}
+          ${kpi('Finished', num(k.ended), 'kpi-green')}
           ${kpi('Stuck', num(k.stuck), k.stuck ? 'kpi-purple' : '')}
           ${kpi('Incidents', num(k.incidents), k.incidents ? 'kpi-red' : '')}
         </div>
@@ -48,7 +48,7 @@ export async function processesPage(app) {
   app.querySelector('#totals').innerHTML = `
     ${kpi('Processes', num(items.length))}
     ${kpi('Active instances', num(totals.active), 'kpi-blue')}
-    ${kpi('Completed instances', num(totals.ended), 'kpi-green')}
+    ${kpi('Finished instances', num(totals.ended), 'kpi-green', 'completed or cancelled')}
     ${kpi('Stuck instances', num(totals.stuck), totals.stuck ? 'kpi-purple' : '', 'waiting longer than the element allows', '/instances?stuck=true')}
     ${kpi('Open incidents', openIncidents, nOpen ? 'kpi-red' : '', 'uncorrelated events and failures', '/incidents')}`;
 }
