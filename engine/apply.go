@@ -646,17 +646,55 @@ func (t *txn) correlateSubs(g *group, m *Message, out *Outcome, done map[string]
 	for _, in := range g.insts {
 		try(g, in)
 	}
-	for _, f := range g.foreign {
+	// firing may add references to g.foreign: iterate over a copy
+	stale := false
+	for _, f := range append([]foreignRef(nil), g.foreign...) {
 		og, err := t.group(f.ck, false)
 		if err != nil {
 			t.fail(err)
 			return hit
 		}
+		var in *instance
 		if og != nil {
-			try(og, og.instance(f.key))
+			in = og.instance(f.key)
 		}
+		if in == nil || !waitsOn(in, g.ck) {
+			stale = true // the instance ended or moved on
+			continue
+		}
+		try(og, in)
+	}
+	if stale {
+		keep := g.foreign[:0]
+		for _, f := range g.foreign {
+			if og := t.e.cache[f.ck]; og != nil {
+				if in := og.instance(f.key); in != nil && waitsOn(in, g.ck) {
+					keep = append(keep, f)
+				}
+			}
+		}
+		g.foreign = keep
+		g.dirty = true
 	}
 	return hit
+}
+
+// waitsOn reports whether an active instance has a subscription under key ck.
+func waitsOn(in *instance, ck string) bool {
+	if in.state != InstanceActive {
+		return false
+	}
+	for _, ei := range in.elems {
+		if ei.state != ElementActive {
+			continue
+		}
+		for _, tr := range ei.trigs {
+			if tr.msg != "" && tr.ck == ck {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (t *txn) newRun(g *group, in *instance, p *models.Process, at time.Time, out *Outcome) *run {

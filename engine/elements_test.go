@@ -132,6 +132,7 @@ func elementScenarios() []scenario {
 				batch([]string{"started", "buffered NO_SUBSCRIPTION"},
 					withVars(msg("Ordered", "A", "a1", 0), `{"shipmentId":"S1"}`), msg("ParcelDelivered", "A", "a2", h)),
 				batch([]string{"correlated"}, msg("ParcelDelivered", "S1", "s1", 2*h)),
+				batch([]string{"buffered NO_INSTANCE"}, msg("ParcelDelivered", "S1", "s2", 3*h)), // stale reference dropped
 			},
 			key: "A", state: InstanceCompleted,
 			path: "Ordered:completed Delivered:completed End:completed",
