@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -206,13 +207,42 @@ func TestBrowserDashboardAndInstance(t *testing.T) {
 		t.Fatalf("instance heading %q does not name correlation key %q", heading, inst.CorrelationKey)
 	}
 
-	// Incidents list renders (the demo produces decode errors).
+	// Incidents: resolve the first open one with a comment through the dialog;
+	// the API must then report it resolved with that comment.
+	row := css(`#list tbody tr[data-id]`)
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(site+"/incidents"),
-		chromedp.WaitVisible(css(`#list tbody tr`)),
+		chromedp.WaitVisible(css(`#list tbody tr[data-id] [data-resolve]`)),
 		shot("incidents"),
 	); err != nil {
 		t.Fatalf("incidents page: %v", err)
+	}
+	id, err := chromedp.Run(ctx, chromedp.AttributeValue(row, "data-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	comment := "resolved by the browser test"
+	if err := chromedp.Do(ctx,
+		chromedp.Click(css(`#list tbody tr[data-id] [data-resolve]`)),
+		chromedp.WaitVisible(css(`#resolve textarea`)),
+		chromedp.SendKeys(css(`#resolve textarea`), comment),
+		chromedp.Click(css(`#resolve button[value="ok"]`)),
+		chromedp.WaitVisible(css(`#list tbody tr[data-id="`+id.Value+`"] .pill-green`)),
+	); err != nil {
+		t.Fatalf("resolve incident %s: %v", id.Value, err)
+	}
+	var inc struct {
+		State   string `json:"state"`
+		History []struct {
+			Comment string `json:"comment"`
+		} `json:"history"`
+	}
+	getJSON(t, base+"/api/v1/incidents/"+url.PathEscape(id.Value), &inc)
+	if inc.State != "resolved" {
+		t.Fatalf("incident %s is %q after resolving in the UI", id.Value, inc.State)
+	}
+	if !strings.Contains(fmt.Sprint(inc.History), comment) {
+		t.Errorf("incident history %+v does not record the comment %q", inc.History, comment)
 	}
 }
 

@@ -21,6 +21,7 @@ export async function incidentsPage(app, { query }) {
       <label>Correlation key<input name="correlationKey" value="${esc(f.correlationKey)}"></label>
       <div class="filter-actions"><button class="btn btn-primary" type="submit">Apply</button><a class="btn btn-ghost" href="/incidents">Reset</a></div>
     </form>
+    <div class="reasons" id="reasons"></div>
     <section class="card"><div class="table-wrap"><table class="table" id="list"><thead><tr>
       <th>Opened</th><th>Reason</th><th>Severity</th><th>Message</th><th>Correlation key</th><th>Source</th><th>State</th><th class="num">Attempts</th><th></th>
     </tr></thead><tbody></tbody></table></div>
@@ -50,7 +51,7 @@ export async function incidentsPage(app, { query }) {
       <td>${i.instanceKey ? `<a href="/instances/${esc(i.instanceKey)}">${esc(i.correlationKey || i.instanceKey)}</a>` : esc(i.correlationKey || '–')}</td>
       <td class="muted small">${esc(i.source || '')}${i.event && i.event.topic ? `<br>${esc(i.event.topic)}/${esc(i.event.partition ?? 0)}@${esc(i.event.offset)}` : ''}</td>
       <td>${badge(i.state)}${i.pendingRetry ? ' <span class="pill pill-amber">retry buffered</span>' : ''}</td><td class="num">${num(i.attempts)}</td>
-      <td class="row-actions">${i.state === 'open' ? `<button class="btn btn-sm" data-retry>Retry</button><button class="btn btn-sm btn-primary" data-resolve>Resolve</button>` : ''}<button class="btn btn-sm btn-ghost" data-details>Details</button></td>`;
+      <td class="row-actions">${i.state === 'open' ? `<button class="btn btn-sm" data-retry${i.reason === 'DECODE_ERROR' || !i.messageId ? ' disabled title="The original event cannot be decoded or has no message id: a retry would fail the same way. Fix the producer, then resolve."' : ''}>Retry</button><button class="btn btn-sm btn-primary" data-resolve>Resolve</button>` : ''}<button class="btn btn-sm btn-ghost" data-details>Details</button></td>`;
     const det = document.createElement('tr');
     det.className = 'details-row';
     det.hidden = true;
@@ -61,10 +62,18 @@ export async function incidentsPage(app, { query }) {
     tr.after(det);
     return [tr, det];
   };
+  const byReason = new Map();
+  const reasons = () => {
+    const chips = [...byReason.entries()].sort((a, b) => b[1] - a[1]).map(([r, n]) =>
+      `<a class="reason-chip${f.reason === r ? ' on' : ''}" href="/incidents?state=${encodeURIComponent(f.state)}&reason=${encodeURIComponent(f.reason === r ? '' : r)}">${esc(r)} <b>${num(n)}</b></a>`);
+    app.querySelector('#reasons').innerHTML = chips.length ? `<span class="muted small">By reason (loaded):</span> ${chips.join('')}` : '';
+  };
   const load = async () => {
     let page;
     try {
       page = await api.get('/incidents', { ...f, limit: PAGE, cursor });
+      for (const i of page.items || []) byReason.set(i.reason, (byReason.get(i.reason) || 0) + 1);
+      reasons();
     } catch (err) {
       tbody.innerHTML = `<tr><td colspan="9">${errorBox(err)}</td></tr>`;
       return;
