@@ -25,7 +25,6 @@ const maxRecordBytes = 1 << 20
 type kafkaSender struct {
 	w       *kafka.Writer
 	timeout time.Duration
-	setup   error // why the writer could not be built; every send fails with it
 }
 
 // newKafkaSender builds the writer of one topic. Called with r.mu held;

@@ -76,30 +76,6 @@ func (h hist) decodeAdd(b []byte) error {
 	return nil
 }
 
-// percentile returns the nearest-rank p-quantile (0 < p <= 1).
-func (h hist) percentile(p float64, n int64) float64 {
-	if n == 0 {
-		return 0
-	}
-	rank := int64(math.Ceil(p * float64(n)))
-	if rank < 1 {
-		rank = 1
-	}
-	keys := make([]int, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	sort.Ints(keys)
-	var cum int64
-	for _, k := range keys {
-		cum += h[k]
-		if cum >= rank {
-			return bucketValue(k)
-		}
-	}
-	return bucketValue(keys[len(keys)-1])
-}
-
 type hourKey struct {
 	pid, el string
 	hour    int64
