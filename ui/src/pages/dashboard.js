@@ -14,15 +14,18 @@ Chart.defaults.color = '#5b6775';
 const REFRESH_MS = 10000;
 const CONTAINER_KINDS = new Set(['subProcess']);
 
-export async function dashboardPage(app, { params }) {
+export async function dashboardPage(app, { params, query }) {
   const [processId] = params;
   const pid = encodeURIComponent(processId);
-  const model = await api.get(`/models/${pid}`);
+  const model = await api.get(`/models/${pid}`, { version: query.get('version') || '' });
+  const versions = model.versions || [model.version];
   const names = new Map((model.elements || []).map((e) => [e.id, e.name || e.id]));
   app.innerHTML = `<div class="page">
     <div class="crumbs"><a href="/">Processes</a> / <span>${esc(model.name || processId)}</span></div>
     <div class="page-head">
-      <div><h1>${esc(model.name || processId)} <span class="pill pill-grey">v${esc(model.version)}</span></h1>
+      <div><h1>${esc(model.name || processId)} ${versions.length > 1
+        ? `<select class="version" id="version" aria-label="Version">${versions.slice().reverse().map((v) => `<option value="${esc(v)}"${v === model.version ? ' selected' : ''}>v${esc(v)}</option>`).join('')}</select>`
+        : `<span class="pill pill-grey">v${esc(model.version)}</span>`}</h1>
         <p class="muted">${esc(processId)} · deployed ${time(model.deployedAt)}${model.sla ? ` · end-to-end SLA ${esc(model.sla)}` : ''} · <span id="updated">updating…</span></p></div>
       <div class="actions"><a class="btn" href="/instances?processId=${pid}&state=active">Active instances</a><a class="btn btn-warn" href="/instances?processId=${pid}&stuck=true">Stuck instances</a></div>
     </div>
@@ -44,6 +47,8 @@ export async function dashboardPage(app, { params }) {
     <section class="card"><div class="card-head"><div class="card-title">Elements</div></div><div class="table-wrap" id="table"></div></section>
   </div>`;
 
+  const vsel = app.querySelector('#version');
+  if (vsel) vsel.addEventListener('change', () => window.trackerNavigate(`/processes/${pid}?version=${vsel.value}`));
   const kindOf = (id) => ((model.elements || []).find((e) => e.id === id) || {}).kind;
   app.querySelector('#show-done').addEventListener('change', () => refresh());
   let selected = null;
