@@ -60,3 +60,9 @@ export function wireZoom(root, d) {
     else d.zoom(b.dataset.zoom === 'in' ? 1.25 : 0.8);
   }));
 }
+
+/** noDiagram stands in for a diagram that could not be shown: every call is a no-op. */
+export function noDiagram() {
+  const nop = () => null;
+  return { viewer: null, has: () => false, element: nop, elements: () => [], marker: nop, unmarker: nop, overlay: nop, clearOverlays: nop, fit: nop, zoom: nop, destroy: nop };
+}

@@ -3,7 +3,7 @@
 // and the element table. Refreshes every 10 s.
 import { Chart, BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, Tooltip, Legend } from 'chart.js';
 import { api } from '../api.js';
-import { showDiagram, zoomControls, wireZoom } from '../diagram.js';
+import { showDiagram, noDiagram, zoomControls, wireZoom } from '../diagram.js';
 import { processKpis, heat } from '../kpis.js';
 import { esc, num, dur, durShort, time, kpi, empty } from '../util.js';
 
@@ -53,8 +53,18 @@ export async function dashboardPage(app, { params, query }) {
   app.querySelector('#show-done').addEventListener('change', () => refresh());
   let selected = null;
   let last = null;
-  const d = await showDiagram(app.querySelector('#diagram'), processId, model.version, (id) => { selected = id; side(); });
-  wireZoom(app, d);
+  let d;
+  try {
+    if (model.hasDiagram === false) throw new Error('the deployed file has no diagram (BPMNDI); save it from Camunda Modeler to get one');
+    d = await showDiagram(app.querySelector('#diagram'), processId, model.version, (id) => { selected = id; side(); });
+    wireZoom(app, d);
+  } catch (err) {
+    // A model deployed without diagram interchange still has its figures.
+    d = noDiagram();
+    const el = app.querySelector('#diagram');
+    el.style.height = 'auto';
+    el.innerHTML = empty(`No picture: ${err.message}. The figures below still apply.`);
+  }
   let chartA = null;
   let chartD = null;
   let chartT = null;
