@@ -285,6 +285,18 @@ func TestFeedFrom(t *testing.T) {
 			t.Errorf("Feed(%d, 3) returned %d entries", from, len(got))
 		}
 	}
+	// trimming keeps everything from the checkpoint on
+	cut := uint64(feedChunk + 10)
+	if err := h.e.TrimFeed(context.Background(), cut); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := h.e.Feed(0, 1<<20)
+	if len(rest) == 0 || rest[0].Seq > cut || rest[0].Seq == 1 || !reflect.DeepEqual(rest[len(rest)-1], all[len(all)-1]) {
+		t.Errorf("after TrimFeed(%d) the feed starts at %d with %d entries", cut, rest[0].Seq, len(rest))
+	}
+	if got, _ := h.e.Feed(cut, 1); len(got) != 1 || !reflect.DeepEqual(got[0], all[cut-1]) {
+		t.Errorf("Feed(%d) after trimming = %+v", cut, got)
+	}
 	if got, _ := h.e.Feed(uint64(len(all))+1, 10); len(got) != 0 {
 		t.Errorf("Feed past the end returned %d entries", len(got))
 	}

@@ -720,3 +720,37 @@ func (t *txn) prefetchKeys(keys []string) error {
 	}
 	return nil
 }
+
+// TrimFeed deletes change-feed entries below seq upTo that every consumer
+// has processed (the caller passes the lowest checkpoint of history and any
+// other reader). Whole chunks are removed with one range deletion, so a few
+// entries below upTo may stay; Feed(from) with from < upTo may then return
+// fewer old entries, never wrong ones.
+func (e *Engine) TrimFeed(ctx context.Context, upTo uint64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("trim change feed: %w", err)
+	}
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pFeed}, UpperBound: []byte{pFeed + 1}})
+	if err != nil {
+		return fmt.Errorf("trim change feed: %w", err)
+	}
+	var end []byte
+	if it.SeekLT(feedKey(upTo + 1)) {
+		end = append([]byte(nil), it.Key()...) // the chunk holding upTo stays
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("trim change feed: %w", err)
+	}
+	if end == nil {
+		return nil
+	}
+	if err := e.db.DeleteRange(feedKey(0), end, e.wo); err != nil {
+		return fmt.Errorf("trim change feed below %d: %w", upTo, err)
+	}
+	return nil
+}
