@@ -40,8 +40,8 @@ var reserved = []string{"/api/", "/metrics", "/healthz", "/readyz", "/ui/"}
 // Dist returns the embedded build output (the contents of dist/).
 func Dist() fs.FS {
 	sub, err := fs.Sub(dist, "dist")
-	if err != nil { // cannot happen: "dist" is a valid path
-		panic(fmt.Sprintf("ui: sub-tree of embedded dist: %v", err))
+	if err != nil { // only for an invalid path, and "dist" is valid
+		return dist
 	}
 	return sub
 }
