@@ -306,3 +306,29 @@ func TestFeedFrom(t *testing.T) {
 	}
 	h.open()
 }
+
+func TestDedupeRetention(t *testing.T) {
+	h := newHarness(t, "order-fulfillment.bpmn")
+	m := msg("PaymentReceived", "Z", "z1", 0)
+	m.BufferTTL = 0
+	send := func() string {
+		mm := m
+		mm.ReadAt = time.Time{}
+		return outcome(h.apply(mm)[0])
+	}
+	if got := send(); got != "uncorrelated NO_INSTANCE" {
+		t.Fatalf("first: %s", got)
+	}
+	h.clock.now = t0.Add(6 * day24)
+	h.tick(h.clock.now)
+	h.reopen()
+	if got := send(); got != "duplicate" {
+		t.Errorf("within the retention: %s, want duplicate", got)
+	}
+	h.clock.now = t0.Add(8 * day24)
+	h.tick(h.clock.now)
+	h.reopen()
+	if got := send(); got != "uncorrelated NO_INSTANCE" {
+		t.Errorf("after the retention: %s, want uncorrelated NO_INSTANCE", got)
+	}
+}
