@@ -2,19 +2,15 @@ package actions
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
 
 	"github.com/tracker-dev/tracker/config"
 	"github.com/tracker-dev/tracker/engine"
+	"github.com/tracker-dev/tracker/kafkaconn"
 )
 
 // maxRecordBytes is the largest record value the relay writes (Kafka's
@@ -130,51 +126,9 @@ func recordHeaders(a engine.Action) []kafka.Header {
 
 // newTransport builds the kafka-go transport (TLS, SASL) from the config.
 func newTransport(k config.Kafka) (*kafka.Transport, error) {
-	clientID := k.ClientID
-	if clientID == "" {
-		clientID = "tracker"
+	c, err := kafkaconn.New(k)
+	if err != nil {
+		return nil, err
 	}
-	tr := &kafka.Transport{ClientID: clientID, DialTimeout: 10 * time.Second}
-	if t := k.TLS; t != nil && t.Enabled {
-		c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in by config
-		if t.CAFile != "" {
-			pem, err := os.ReadFile(t.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("kafka.tls.ca_file %s: no PEM certificates found", t.CAFile)
-			}
-			c.RootCAs = pool
-		}
-		if t.CertFile != "" || t.KeyFile != "" {
-			cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("kafka.tls cert_file/key_file: %w", err)
-			}
-			c.Certificates = []tls.Certificate{cert}
-		}
-		tr.TLS = c
-	}
-	if s := k.SASL; s != nil && s.Mechanism != "" {
-		var mech sasl.Mechanism
-		password := os.Getenv(s.PasswordEnv)
-		var err error
-		switch s.Mechanism {
-		case "plain":
-			mech = plain.Mechanism{Username: s.Username, Password: password}
-		case "scram-sha-256", "scram-sha-512":
-			// kafka-go's SCRAM needs github.com/xdg-go/scram, which go.sum
-			// does not have yet; the caller can pass Options.Transport.
-			err = fmt.Errorf("mechanism %s: not built into the actions relay yet; pass actions.Options.Transport", s.Mechanism)
-		default:
-			err = fmt.Errorf("unknown mechanism %q: use plain, scram-sha-256 or scram-sha-512", s.Mechanism)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("kafka.sasl: %w", err)
-		}
-		tr.SASL = mech
-	}
-	return tr, nil
+	return c.Transport, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tracker-dev/tracker/config"
 	"github.com/tracker-dev/tracker/engine"
+	"github.com/tracker-dev/tracker/kafkaconn"
 )
 
 // Engine is what the consumer needs from the workflow engine; *engine.Engine
@@ -94,7 +95,7 @@ type Consumer struct {
 	topics    []string
 	httpSrc   *Source
 	maxReq    int64
-	conn      *connection
+	conn      *kafkaconn.Conn
 	batchSize int
 	linger    time.Duration
 	tickEvery time.Duration
@@ -296,8 +297,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if len(c.topics) > 0 {
 		g, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 			ID:                     c.kafka.GroupID,
-			Brokers:                c.conn.brokers,
-			Dialer:                 c.conn.dialer,
+			Brokers:                c.conn.Brokers,
+			Dialer:                 c.conn.Dialer,
 			Topics:                 c.topics,
 			SessionTimeout:         orDur(c.kafka.SessionTimeout.Duration, 10*time.Second),
 			RebalanceTimeout:       10 * time.Second,
@@ -314,8 +315,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		group = g
 		c.dlq = &kafka.Writer{
-			Addr:                   kafka.TCP(c.conn.brokers...),
-			Transport:              c.conn.transport,
+			Addr:                   kafka.TCP(c.conn.Brokers...),
+			Transport:              c.conn.Transport,
 			Balancer:               &kafka.Hash{},
 			RequiredAcks:           kafka.RequireAll,
 			BatchTimeout:           2 * time.Millisecond,
@@ -409,8 +410,8 @@ func (c *Consumer) readPartition(ctx, gctx context.Context, genID int, tp engine
 	defer c.align.leave(tp)
 	src := c.byTopic[tp.Topic]
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        c.conn.brokers,
-		Dialer:         c.conn.dialer,
+		Brokers:        c.conn.Brokers,
+		Dialer:         c.conn.Dialer,
 		Topic:          tp.Topic,
 		Partition:      tp.Partition,
 		MinBytes:       1,
@@ -586,7 +587,7 @@ func (c *Consumer) startGeneration(ctx context.Context, gen *kafka.Generation) g
 	bounds := map[engine.TopicPartition]kafka.PartitionOffsets{}
 	if len(req) > 0 {
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		client := &kafka.Client{Addr: kafka.TCP(c.conn.brokers...), Transport: c.conn.transport}
+		client := &kafka.Client{Addr: kafka.TCP(c.conn.Brokers...), Transport: c.conn.Transport}
 		res, err := client.ListOffsets(lctx, &kafka.ListOffsetsRequest{Topics: req})
 		cancel()
 		if err != nil {
