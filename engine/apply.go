@@ -443,7 +443,16 @@ func (t *txn) handle(m *Message, released bool) Outcome {
 		t.b.Set(dedupeKey(day(t.wall), m.ID), nil, nil)
 	}
 	var in *instance
+	// one allocation for the usual few element ids entered and left
+	ids := make([]string, 0, 8)
+	out.Entered, out.Left = ids[0:0:4], ids[4:4:8]
 	t.route(m, released, &out, &in)
+	if len(out.Entered) == 0 {
+		out.Entered = nil
+	}
+	if len(out.Left) == 0 {
+		out.Left = nil
+	}
 	t.messageChange(m, &out, in)
 	return out
 }
