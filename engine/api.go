@@ -48,8 +48,8 @@ type Message struct {
 	Name           string
 	CorrelationKey string
 	ID             string        // message id for deduplication (never empty: correlate fills topic/partition/offset)
-	EventTime      time.Time     // when it happened at the source
-	ReadAt         time.Time     // when the tracker read it; buffer TTL counts from here
+	EventTime      time.Time     // when it happened at the source; zero = ReadAt
+	ReadAt         time.Time     // when the tracker read it; buffer TTL counts from here; zero = now
 	Variables      []byte        // raw JSON object (may be nil)
 	Source         string        // source name (for the decision table `source` input)
 	BufferTTL      time.Duration // the source's buffer_ttl; 0 = no buffering

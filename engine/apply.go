@@ -423,6 +423,17 @@ func (t *txn) seen(id string) (bool, error) {
 
 func (t *txn) handle(m *Message, released bool) Outcome {
 	var out Outcome
+	if m.EventTime.IsZero() || m.ReadAt.IsZero() {
+		// event time defaults to the read time, the read time to now
+		c := *m
+		if c.ReadAt.IsZero() {
+			c.ReadAt = t.wall
+		}
+		if c.EventTime.IsZero() {
+			c.EventTime = c.ReadAt
+		}
+		m = &c
+	}
 	if m.Invalid != "" {
 		t.uncorrelated(m, m.Invalid, nil, &out)
 		t.messageChange(m, &out, nil)
