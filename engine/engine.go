@@ -55,6 +55,7 @@ type Engine struct {
 	notifyMu  sync.Mutex
 	notify    chan struct{} // closed by the next commit that appends to the feed; nil until asked for
 	wb        *pebble.Batch // reused write batch (Apply, Tick, MarkActions are serialised)
+	spare     *txn          // reused txn and buffers
 	closed    bool
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/golang/snappy"
 )
 
 // tickBatch bounds how many timers / messages one Tick commit handles.
@@ -418,6 +419,12 @@ func (e *Engine) Feed(from uint64, max int) ([]Change, error) {
 func decodeChunk(k, v []byte, from uint64, max int, out []Change) ([]Change, error) {
 	if len(k) != 9 {
 		return out, fmt.Errorf("%w: feed key %q", errCorrupt, k)
+	}
+	if len(v) > 0 && v[0] == chunkSnappy {
+		var err error
+		if v, err = snappy.Decode(nil, v[1:]); err != nil {
+			return out, fmt.Errorf("%w: feed chunk %d: %v", errCorrupt, beU64(k[1:]), err)
+		}
 	}
 	d := dec{b: v}
 	if ver := d.uvarint(); ver != 3 {
