@@ -86,7 +86,7 @@ func (t *txn) commit() error {
 			t.b.Delete(groupKey(g.ck), nil)
 		} else {
 			t.buf = encodeGroup(g, t.buf)
-			t.b.Set(groupKey(g.ck), t.buf, nil)
+			t.b.Set(groupKey(g.ck), t.buf, nil) // small and written often: not compressed
 		}
 	}
 	for tp, off := range t.pos {
@@ -205,14 +205,20 @@ func (t *txn) flushFeed() {
 	}
 	// Feed chunks repeat the same JSON keys and ids: snappy shrinks them to
 	// about a third, which is less to write to the WAL and the memtable.
-	if n := 1 + snappy.MaxEncodedLen(len(t.chunk)); cap(t.zbuf) < n {
+	t.b.Set(feedKey(t.chunkFirst), t.compress(t.chunk), nil)
+	t.chunkN = 0
+}
+
+// compress returns b snappy-compressed behind a chunkSnappy marker, in the
+// txn's reusable buffer (valid until the next call).
+func (t *txn) compress(b []byte) []byte {
+	if n := 1 + snappy.MaxEncodedLen(len(b)); cap(t.zbuf) < n {
 		t.zbuf = make([]byte, 0, n)
 	}
-	z := snappy.Encode(t.zbuf[1:cap(t.zbuf)], t.chunk) // fits: no allocation
+	z := snappy.Encode(t.zbuf[1:cap(t.zbuf)], b) // fits: no allocation
 	t.zbuf = append(t.zbuf[:1], z...)
 	t.zbuf[0] = chunkSnappy
-	t.b.Set(feedKey(t.chunkFirst), t.zbuf, nil)
-	t.chunkN = 0
+	return t.zbuf
 }
 
 // chunkSnappy marks a snappy-compressed feed chunk (the first byte of an
