@@ -10,6 +10,7 @@ import { instancesPage } from './pages/instances.js';
 import { instancePage } from './pages/instance.js';
 import { incidentsPage } from './pages/incidents.js';
 import { eventsPage } from './pages/events.js';
+import { actionsPage } from './pages/actions.js';
 import { errorBox, esc } from './util.js';
 
 const routes = [
@@ -19,6 +20,7 @@ const routes = [
   [/^\/instances\/(\d+)$/, 'instances', () => instancePage],
   [/^\/incidents\/?$/, 'incidents', () => incidentsPage],
   [/^\/events\/?$/, 'events', () => eventsPage],
+  [/^\/actions\/?$/, 'actions', () => actionsPage],
 ];
 
 let cleanup = null;
