@@ -5,19 +5,26 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: all build demo test test-short bench lint fmt clean
+.PHONY: all build ui ui-test demo test test-short bench lint fmt clean
 
 all: build
 
-build:
+build: ui
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tracker
+
+## ui: npm packages from the lockfile, bundled into ui/dist (embedded by go build)
+ui:
+	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+ui-test:
+	cd ui && npm test
 
 ## demo: everything embedded (broker, model, simulator, UI on http://127.0.0.1:8080)
 demo: build
 	./$(BIN) demo $(DEMO_FLAGS)
 
 ## test: lint, then every test (real broker over TCP; kcat/chromium parts skip when absent)
-test: lint
+test: lint ui ui-test
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 test-short:
@@ -37,4 +44,5 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf bin data
+	rm -rf bin data ui/node_modules
+	find ui/dist -mindepth 1 ! -name .gitkeep -delete

@@ -29,6 +29,7 @@ import (
 	"github.com/tracker-dev/tracker/incidents"
 	"github.com/tracker-dev/tracker/models"
 	"github.com/tracker-dev/tracker/simulator"
+	"github.com/tracker-dev/tracker/ui"
 )
 
 // appOptions are what a command adds to the config.
@@ -308,6 +309,7 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	api.InstanceRoutes(a.http.API(), a.history, a.engine)
 	api.HistoryRoutes(a.http.API(), a.history)
 	api.ActionRoutes(a.http.API(), a.history.Backend())
+	ui.Routes(a.http.Echo())
 	if err := a.http.Start(); err != nil {
 		return nil, err
 	}
