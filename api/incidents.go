@@ -260,7 +260,8 @@ func incidentError(err error) error {
 	switch {
 	case errors.Is(err, incidents.ErrNotFound):
 		return echo.NewHTTPError(http.StatusNotFound, err.Error())
-	case errors.Is(err, incidents.ErrResolved), errors.Is(err, incidents.ErrNotRetryable), errors.Is(err, incidents.ErrRetryPending):
+	case errors.Is(err, incidents.ErrResolved), errors.Is(err, incidents.ErrNotRetryable), errors.Is(err, incidents.ErrRetryPending),
+		errors.Is(err, incidents.ErrNeedsDecode):
 		return echo.NewHTTPError(http.StatusConflict, err.Error())
 	case errors.Is(err, incidents.ErrCommentRequired):
 		return &ProblemError{Status: http.StatusBadRequest, Message: err.Error(), Problems: []Problem{{Name: "comment", Message: "required"}}}

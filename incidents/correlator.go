@@ -44,9 +44,10 @@ type EngineCorrelator struct {
 	Clock  func() time.Time // nil = time.Now
 }
 
-// errNeedsDecode is returned by EngineCorrelator without a DecodeFunc for an
-// event that did not decode in the first place.
-var errNeedsDecode = errors.New("the event did not decode; retrying it needs the source's decoder")
+// ErrNeedsDecode is returned by EngineCorrelator without a DecodeFunc (or
+// without the source's decoder) for an event that did not decode in the first
+// place: there is nothing to correlate until the record is decoded again.
+var ErrNeedsDecode = errors.New("the event did not decode; retrying it needs the source's decoder")
 
 // Retry implements [Correlator].
 func (c *EngineCorrelator) Retry(ctx context.Context, inc Incident, messageID string) (engine.Outcome, error) {
@@ -66,7 +67,7 @@ func (c *EngineCorrelator) Retry(ctx context.Context, inc Incident, messageID st
 	} else {
 		switch engine.Reason(inc.Reason) {
 		case engine.ReasonDecodeError, engine.ReasonMissingCorrelationKey:
-			return engine.Outcome{}, fmt.Errorf("incident %s (%s): %w", inc.ID, inc.Reason, errNeedsDecode)
+			return engine.Outcome{}, fmt.Errorf("incident %s (%s): %w", inc.ID, inc.Reason, ErrNeedsDecode)
 		}
 		m = engine.Message{
 			Name: inc.MessageName, CorrelationKey: inc.CorrelationKey, EventTime: inc.EventTime,

@@ -219,9 +219,13 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	}
 
 	// 6. Incidents: projected from the engine's feed; retry re-runs correlation.
+	redecode, err := newRedecoder(cfg.Sources)
+	if err != nil {
+		return nil, fmt.Errorf("incident retries: %w", err)
+	}
 	a.incidents, err = incidents.Open(incidents.Options{
 		Dir: filepath.Join(cfg.DataDir, "incidents"), Feed: a.engine, Logger: a.log,
-		Correlator: &incidents.EngineCorrelator{Engine: a.engine},
+		Correlator: &incidents.EngineCorrelator{Engine: a.engine, Decode: redecode},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open incidents: %w", err)
