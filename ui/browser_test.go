@@ -210,6 +210,19 @@ func TestBrowserDashboardAndInstance(t *testing.T) {
 	// Incidents: resolve the first open one with a comment through the dialog;
 	// the API must then report it resolved with that comment.
 	row := css(`#list tbody tr[data-id]`)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var open struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		getJSON(t, base+"/api/v1/incidents?state=open&limit=1", &open)
+		if len(open.Items) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the demo raised no open incident within 30 s")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(site+"/incidents"),
 		chromedp.WaitVisible(css(`#list tbody tr[data-id] [data-resolve]`)),
@@ -294,7 +307,8 @@ func startDemo(t *testing.T) string {
 	if err := build.Run(); err != nil {
 		t.Fatalf("build tracker: %v", err)
 	}
-	cmd := exec.Command(bin, "demo", "--listen", "127.0.0.1:0", "--kafka", "127.0.0.1:0", "--data-dir", t.TempDir(), "--rate", "200", "--seed", "7")
+	cmd := exec.Command(bin, "demo", "--listen", "127.0.0.1:0", "--kafka", "127.0.0.1:0", "--data-dir", t.TempDir(), "--rate", "200", "--seed", "7",
+		"--anomalies", "malformed=0.03") // enough DECODE_ERROR incidents early for the incidents page
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
