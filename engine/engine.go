@@ -183,9 +183,7 @@ func (e *Engine) load() error {
 		if nonEmpty {
 			return fmt.Errorf("%w: data without a format version (not a tracker engine store?)", errCorrupt)
 		}
-		var fb []byte
-		fb = (&enc{}).b
-		e2 := enc{b: fb}
+		e2 := enc{}
 		e2.uvarint(formatVersion)
 		if err := e.db.Set(keyFormat, e2.b, pebble.Sync); err != nil {
 			return fmt.Errorf("write format version: %w", err)

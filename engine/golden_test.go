@@ -37,6 +37,15 @@ func TestFeedGolden(t *testing.T) {
 		if err := json.Unmarshal(c.Payload, &p); err != nil {
 			t.Fatalf("feed entry %d: payload is not JSON: %v: %s", c.Seq, err, c.Payload)
 		}
+		if c.Kind == ChangeMessage {
+			// the hand-written JSON has exactly the documented fields
+			dec := json.NewDecoder(bytes.NewReader(c.Payload))
+			dec.DisallowUnknownFields()
+			var mp messagePayload
+			if err := dec.Decode(&mp); err != nil || mp.MessageID == "" || mp.Outcome == "" {
+				t.Errorf("feed entry %d: message payload %s: %v", c.Seq, c.Payload, err)
+			}
+		}
 		fmt.Fprintf(&b, "%d %s %s inst=%d %s@%d %s %s\n", c.Seq, c.Kind, c.Time.Format(time.RFC3339), c.InstanceKey, c.ProcessID, c.Version, c.ElementID, c.Payload)
 	}
 	file := filepath.Join("testdata", "order-fulfillment.feed.golden")
