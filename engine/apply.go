@@ -337,6 +337,14 @@ type incidentPayload struct {
 	ReadAt         time.Time       `json:"readAt,omitzero"`
 	Variables      json.RawMessage `json:"variables,omitempty"`
 	Raw            string          `json:"raw,omitempty"`
+	// The decision's action and where the record came from, so that the
+	// incident keeps everything needed to retry it or dead-letter it again.
+	Action    string   `json:"action,omitempty"`
+	Key       []byte   `json:"key,omitempty"`
+	Headers   []Header `json:"headers,omitempty"`
+	Topic     string   `json:"topic,omitempty"`
+	Partition int      `json:"partition,omitempty"`
+	Offset    int64    `json:"offset,omitempty"`
 }
 
 func (t *txn) incident(r *run, el, detail string) {
@@ -945,18 +953,9 @@ func (t *txn) uncorrelated(m *Message, reason Reason, g *group, out *Outcome) {
 		t.buffer(g, m, reason, t.wall.Add(ttl))
 		out.Result = Buffered
 	case DecisionDeadLetter:
-		headers := map[string]string{"reason": string(reason)}
-		for _, h := range m.Headers {
-			headers[h.Key] = string(h.Value)
-		}
-		vars := json.RawMessage(m.Raw)
-		if !json.Valid(vars) {
-			vars, _ = json.Marshal(string(m.Raw))
-		}
-		t.addAction(&Action{
-			ID: actionID(0, "dead-letter/"+m.ID, m.EventTime), Type: "dead-letter", Target: DecisionDeadLetter,
-			CorrelationKey: m.CorrelationKey, RaisedAt: t.wall, Variables: vars, Headers: headers, State: ActionPending,
-		}, m.EventTime)
+		// The consumer writes the record to its source's dead-letter topic
+		// (original key, value and headers); here it becomes an incident.
+		t.incidentFor(m, reason, d)
 	default:
 		t.incidentFor(m, reason, d)
 	}
@@ -967,6 +966,8 @@ func (t *txn) incidentFor(m *Message, reason Reason, d Decision) {
 		IncidentID: actionID(0, m.ID, m.EventTime) + "-" + string(reason), Reason: string(reason), MessageID: m.ID, MessageName: m.Name,
 		CorrelationKey: m.CorrelationKey, Source: m.Source, Severity: d.Severity, Note: d.Note, RuleID: d.RuleID,
 		Detail: m.Detail, EventTime: m.EventTime, ReadAt: m.ReadAt, Raw: string(m.Raw),
+		Action: d.Action, Key: m.Key, Headers: m.Headers,
+		Topic: m.Position.Topic, Partition: m.Position.Partition, Offset: m.Position.Offset,
 	}
 	if len(m.Variables) > 0 && json.Valid(m.Variables) {
 		p.Variables = m.Variables

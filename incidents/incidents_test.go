@@ -2,6 +2,7 @@ package incidents
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -249,7 +250,9 @@ func TestRetryPendingUntilBufferedRetryCorrelates(t *testing.T) {
 // A failed action is an incident without an event: it cannot be retried.
 func TestActionFailedNotRetryable(t *testing.T) {
 	h := newHarness(t, true)
-	h.send(`not json`)
+	// An order placed with nothing after it: 14 days later the delay notice is an action.
+	h.send(fmt.Sprintf(`{"id":"p-1","type":"OrderPlaced","orderId":"A-7","time":%q}`, t0.Format(time.RFC3339)))
+	h.tick(15 * 24 * time.Hour)
 	acts, err := h.eng.PendingActions(0, 10)
 	if err != nil || len(acts) != 1 {
 		t.Fatalf("pending actions %v %v", acts, err)
