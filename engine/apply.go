@@ -849,7 +849,40 @@ func (t *txn) start(g *group, p *models.Process, s *models.Element, m *Message, 
 	r.leave(st, ElementCompleted)
 	r.takeAll(s, root.key, true)
 	r.finish()
+	t.holdReachable(g, in, p)
 	return in
+}
+
+// holdReachable treats messages that were buffered before the instance existed
+// (NO_INSTANCE) like messages that arrive for a step further down the model
+// (§4.5): when lenient conformance allows skipping to their catch element, they
+// are held until the watermark passes their event time and then applied,
+// recording the steps passed over as skipped. Without this, an early event for
+// a later step would wait for a subscription that a missing step never opens.
+func (t *txn) holdReachable(g *group, in *instance, p *models.Process) {
+	for _, bm := range g.msgs {
+		if bm.held || bm.m.Start != "" {
+			continue
+		}
+		for _, ei := range in.elems {
+			if ei.state != ElementActive || len(ei.trigs) == 0 || ei.root {
+				continue
+			}
+			el := p.Elements[ei.el]
+			if el == nil || el.Kind == models.SubProcess {
+				continue
+			}
+			path := skipPath(el, bm.m.Name)
+			if path == nil || conformance(p, path[len(path)-1]) == models.Strict {
+				continue
+			}
+			t.unindex(g, bm)
+			bm.held, bm.reason = true, ReasonSkipAhead
+			t.b.Set(msgIndexKey(pHeld, bm.m.EventTime, g.ck, bm.m.ID), nil, nil)
+			g.dirty = true
+			break
+		}
+	}
 }
 
 func (t *txn) endInstance(r *run, state InstanceState) {

@@ -135,6 +135,19 @@ func orderScenarios() []scenario {
 				"GoodsFetched:skipped GoodsShipped:completed OrderDelivered:active",
 		},
 		{
+			name: "OrderDelivered read before its order started and GoodsShipped never comes: skipped once the watermark passes",
+			steps: []step{
+				batch([]string{"buffered NO_INSTANCE"}, msg("OrderDelivered", "A", "e5", 3*h)),
+				batch([]string{"started", "correlated", "correlated"},
+					msg("OrderPlaced", "A", "e1", 0), msg("PaymentReceived", "A", "e2", 1*h), msg("GoodsFetched", "A", "e3", 2*h)),
+				tick(2*h+30*time.Minute, 2*h+30*time.Minute, 0), // watermark before OrderDelivered: still held
+				tick(4*h, 4*h, 0),
+			},
+			key: "A", state: InstanceCompleted,
+			path: "OrderPlaced:completed FulfilOrder:completed FulfilStart:completed PaymentReceived:completed " +
+				"GoodsFetched:completed GoodsShipped:skipped OrderDelivered:completed FulfilEnd:completed OrderCompleted:completed",
+		},
+		{
 			name: "GoodsShipped read before GoodsFetched correlates in event-time order without deviation",
 			steps: []step{
 				batch([]string{"started", "correlated", "buffered SKIP_AHEAD", "correlated"},
