@@ -267,6 +267,9 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	a.onStop("history catch-up", func(sctx context.Context) error { return proj.Sync(sctx) })
 	a.goRun(ctx, "history", proj.Run)
 	a.ready("history", func() (bool, any) { return true, proj.Status() })
+	a.goRun(ctx, "feed trim", func(ctx context.Context) error {
+		return a.trimFeed(ctx, time.Minute, func() uint64 { return min(proj.Status().Checkpoint, a.incidents.Status().Checkpoint) })
+	})
 	a.history, err = history.NewService(history.ServiceOptions{Backend: backend, Processes: a.models})
 	if err != nil {
 		return nil, fmt.Errorf("history service: %w", err)
@@ -472,6 +475,25 @@ func (a *app) reloadOnHangup(ctx context.Context) error {
 		case <-ch:
 			if err := a.decider.Reload(); err != nil {
 				a.log.Error("SIGHUP", "err", err)
+			}
+		}
+	}
+}
+
+// trimFeed removes change-feed entries that every feed reader (history,
+// incidents) has durably processed, so the feed does not grow without bound.
+func (a *app) trimFeed(ctx context.Context, every time.Duration, processed func() uint64) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if upTo := processed(); upTo > 0 {
+				if err := a.engine.TrimFeed(ctx, upTo+1); err != nil && ctx.Err() == nil {
+					a.log.Warn("trim change feed", "err", err)
+				}
 			}
 		}
 	}
