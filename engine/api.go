@@ -280,6 +280,7 @@ type Action struct {
 	Variables      json.RawMessage   `json:"variables"`
 	Headers        map[string]string `json:"headers,omitempty"`
 	Attempts       int               `json:"attempts"`
+	Requeued       int               `json:"requeued,omitempty"` // times an operator put it back after it was given up
 	State          ActionState       `json:"state"`
 	LastError      string            `json:"lastError,omitempty"`
 }

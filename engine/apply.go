@@ -340,6 +340,7 @@ type incidentPayload struct {
 	// The decision's action and where the record came from, so that the
 	// incident keeps everything needed to retry it or dead-letter it again.
 	Action    string   `json:"action,omitempty"`
+	ActionID  string   `json:"actionId,omitempty"` // ACTION_FAILED: the action to retry
 	Key       []byte   `json:"key,omitempty"`
 	Headers   []Header `json:"headers,omitempty"`
 	Topic     string   `json:"topic,omitempty"`

@@ -27,6 +27,7 @@ const (
 	pFeed     = 'f' // f<seq>                       → change record
 	pOutbox   = 'o' // o<seq>                       → action record (pending until delivered)
 	pPosition = 'p' // p<topic>\x00<partition>      → next offset
+	pFailed   = 'y' // y<action id>                 → action record that was given up (for RetryAction)
 )
 
 // formatVersion is the on-disk format this build writes. A store with a
@@ -123,6 +124,8 @@ func dedupeKey(d uint32, id string) []byte {
 
 func feedKey(seq uint64) []byte   { return u64([]byte{pFeed}, seq) }
 func outboxKey(seq uint64) []byte { return u64([]byte{pOutbox}, seq) }
+
+func failedKey(id string) []byte { return append([]byte{pFailed}, id...) }
 
 func positionKey(tp TopicPartition) []byte {
 	k := make([]byte, 0, 6+len(tp.Topic))

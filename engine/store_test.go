@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -329,5 +330,60 @@ func TestDedupeRetention(t *testing.T) {
 	h.reopen()
 	if got := send(); got != "uncorrelated NO_INSTANCE" {
 		t.Errorf("after the retention: %s, want uncorrelated NO_INSTANCE", got)
+	}
+}
+
+func TestRetryAction(t *testing.T) {
+	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}}
+	h.procs.deploy(t, "order-fulfillment.bpmn")
+	h.open()
+	defer h.e.Close()
+	ctx := context.Background()
+	h.apply(msg("OrderPlaced", "A", "e1", 0))
+	h.clock.now = t0.Add(15 * 24 * time.Hour)
+	if _, err := h.e.Tick(ctx, h.clock.now); err != nil {
+		t.Fatal(err)
+	}
+	acts, _ := h.e.PendingActions(0, 10)
+	if len(acts) != 1 {
+		t.Fatalf("pending actions %+v", acts)
+	}
+	failed := acts[0]
+	if _, err := h.e.RetryAction(ctx, failed.ID); !errors.Is(err, ErrNoFailedAction) {
+		t.Fatalf("retrying a pending action: %v", err)
+	}
+	if err := h.e.MarkActions(ctx, []ActionUpdate{{Seq: failed.Seq, State: ActionFailed, Error: "webhook down"}}); err != nil {
+		t.Fatal(err)
+	}
+	if acts, _ := h.e.PendingActions(0, 10); len(acts) != 0 {
+		t.Fatalf("a given-up action stays pending: %+v", acts)
+	}
+	again, err := h.e.RetryAction(ctx, failed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts, _ = h.e.PendingActions(failed.Seq, 10)
+	if len(acts) != 1 || acts[0].ID != failed.ID || acts[0].Seq <= failed.Seq || acts[0].Attempts != 0 || again.Requeued != 1 {
+		t.Fatalf("requeued action %+v (was %+v)", acts, failed)
+	}
+	if _, err := h.e.RetryAction(ctx, failed.ID); !errors.Is(err, ErrNoFailedAction) {
+		t.Fatalf("second retry of the same failure: %v", err)
+	}
+	// Failing again raises a new incident (a new id), so it can be retried again.
+	if err := h.e.MarkActions(ctx, []ActionUpdate{{Seq: acts[0].Seq, State: ActionFailed, Error: "still down"}}); err != nil {
+		t.Fatal(err)
+	}
+	feed, _ := h.e.Feed(0, 1000)
+	var ids []string
+	for _, c := range feed {
+		if c.Kind == ChangeIncident {
+			var p struct{ IncidentID, ActionID string }
+			_ = json.Unmarshal(c.Payload, &p)
+			ids = append(ids, p.IncidentID+"/"+p.ActionID)
+		}
+	}
+	want := []string{failed.ID + "-failed/" + failed.ID, failed.ID + "-failed-1/" + failed.ID}
+	if strings.Join(ids, " ") != strings.Join(want, " ") {
+		t.Fatalf("incidents %v, want %v", ids, want)
 	}
 }

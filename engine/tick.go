@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -534,8 +535,14 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 		case ActionFailed:
 			a.State = ActionFailed
 			t.b.Delete(k, nil)
+			kept, _ := json.Marshal(a)
+			t.b.Set(failedKey(a.ID), kept, nil)
+			id := a.ID + "-failed"
+			if a.Requeued > 0 {
+				id = fmt.Sprintf("%s-failed-%d", a.ID, a.Requeued)
+			}
 			b, _ := json.Marshal(incidentPayload{
-				IncidentID: a.ID + "-failed", Reason: "ACTION_FAILED", CorrelationKey: a.CorrelationKey,
+				IncidentID: id, Reason: "ACTION_FAILED", CorrelationKey: a.CorrelationKey, ActionID: a.ID,
 				Severity: "high", Detail: fmt.Sprintf("action %s (%s to %s) gave up after %d attempts: %s", a.ID, a.Type, a.Target, a.Attempts, u.Error),
 			})
 			t.change(ChangeIncident, at, in, a.ElementID, b)
@@ -548,6 +555,42 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 		t.change(ChangeActionUpdated, at, in, a.ElementID, b)
 	}
 	return t.commit()
+}
+
+// ErrNoFailedAction is returned (wrapped) by RetryAction for an id that is not
+// a given-up action.
+var ErrNoFailedAction = errors.New("no given-up action with this id")
+
+// RetryAction puts a given-up action back in the outbox: same id (so
+// receivers still deduplicate), a new sequence number (so the relay reads it
+// again), attempts reset so it gets a full retry budget, state pending. It fails with [ErrNoFailedAction] when
+// the action was not given up or was already retried.
+func (e *Engine) RetryAction(ctx context.Context, id string) (Action, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return Action{}, ErrClosed
+	}
+	v, found, err := get(e.db, failedKey(id))
+	if err != nil {
+		return Action{}, fmt.Errorf("retry action %s: %w", id, err)
+	}
+	if !found {
+		return Action{}, fmt.Errorf("retry action %s: %w", id, ErrNoFailedAction)
+	}
+	var a Action
+	if err := json.Unmarshal(v, &a); err != nil {
+		return Action{}, fmt.Errorf("retry action %s: %w: %v", id, errCorrupt, err)
+	}
+	t := e.begin(ctx)
+	t.b.Delete(failedKey(id), nil)
+	a.State, a.LastError, a.Attempts = ActionPending, "", 0
+	a.Requeued++
+	t.addAction(&a, t.wall)
+	if err := t.commit(); err != nil {
+		return Action{}, fmt.Errorf("retry action %s: %w", id, err)
+	}
+	return a, nil
 }
 
 var changeKinds = [...]ChangeKind{

@@ -59,6 +59,7 @@ type Incident struct {
 	Note           string    `json:"note,omitempty"`
 	Detail         string    `json:"detail,omitempty"`
 	MessageID      string    `json:"messageId,omitempty"`
+	ActionID       string    `json:"actionId,omitempty"` // ACTION_FAILED: the action a retry puts back in the outbox
 	MessageName    string    `json:"messageName,omitempty"`
 	CorrelationKey string    `json:"correlationKey,omitempty"`
 	Source         string    `json:"source,omitempty"`
@@ -79,7 +80,7 @@ type Incident struct {
 // Retryable reports whether the incident carries a message that can be
 // correlated again.
 func (inc *Incident) Retryable() bool {
-	return inc.MessageID != "" && (len(inc.Event.Raw) > 0 || inc.MessageName != "")
+	return inc.ActionID != "" || (inc.MessageID != "" && (len(inc.Event.Raw) > 0 || inc.MessageName != ""))
 }
 
 // Event is the original event of an incident, as far as the engine's change
@@ -198,6 +199,7 @@ const (
 	ActionRetryResult = "retry-result" // what the engine did with the retry
 	ActionRetryFailed = "retry-failed" // the retry could not be applied (engine error)
 	ActionResolved    = "resolved"     // by an operator, or by the tracker after a retry correlated
+	ActionRequeued    = "requeued"     // a given-up action was put back in the outbox
 )
 
 // ActorTracker is the actor of automatic history entries.

@@ -387,3 +387,43 @@ func TestConcurrentRetriesApplyOnce(t *testing.T) {
 		t.Fatalf("%d attempts, want 1", got.Attempts)
 	}
 }
+
+// An operator retries a given-up action: it goes back in the outbox with its
+// id, and the incident is resolved; failing again opens a new incident.
+func TestActionFailedRequeued(t *testing.T) {
+	h := newHarness(t, true)
+	h.store.Close()
+	h.store = h.open(Options{Actions: h.eng})
+	h.send(fmt.Sprintf(`{"id":"p-1","type":"OrderPlaced","orderId":"A-7","time":%q}`, t0.Format(time.RFC3339)))
+	h.tick(15 * 24 * time.Hour)
+	acts, err := h.eng.PendingActions(0, 10)
+	if err != nil || len(acts) != 1 {
+		t.Fatalf("pending actions %v %v", acts, err)
+	}
+	if err := h.eng.MarkActions(h.ctx, []engine.ActionUpdate{{Seq: acts[0].Seq, State: engine.ActionFailed, Error: "webhook down"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.sync()
+	inc := h.only(Filter{Reason: "ACTION_FAILED"})
+	if inc.ActionID != acts[0].ID {
+		t.Fatalf("incident action id %q, want %q", inc.ActionID, acts[0].ID)
+	}
+	r, err := h.store.Retry(h.ctx, inc.ID, ops, "webhook is back")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Incident.State != StateResolved || r.Outcome.Result != "requeued" {
+		t.Fatalf("retry result %+v", r)
+	}
+	again, _ := h.eng.PendingActions(acts[0].Seq, 10)
+	if len(again) != 1 || again[0].ID != acts[0].ID {
+		t.Fatalf("action not back in the outbox: %+v", again)
+	}
+	if err := h.eng.MarkActions(h.ctx, []engine.ActionUpdate{{Seq: again[0].Seq, State: engine.ActionFailed, Error: "down again"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.sync()
+	if open := h.list(Filter{Reason: "ACTION_FAILED", State: StateOpen}); len(open) != 1 || open[0].ID == inc.ID {
+		t.Fatalf("second failure: open incidents %+v", open)
+	}
+}

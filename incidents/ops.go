@@ -65,6 +65,9 @@ func (s *Store) Retry(ctx context.Context, id string, by Actor, comment string) 
 		return RetryResult{}, ErrNoCorrelator
 	}
 	defer s.lock(id)()
+	if inc, err := s.Get(ctx, id); err == nil && inc.ActionID != "" {
+		return s.requeue(ctx, inc, by, comment)
+	}
 	// Catch up first: an earlier retry that correlated (even one whose
 	// caller crashed before seeing the answer) has resolved the incident.
 	if err := s.Sync(ctx); err != nil {
@@ -234,4 +237,41 @@ func (s *Store) RetryAll(ctx context.Context, f Filter, by Actor, comment string
 		res.Items = append(res.Items, it)
 	}
 	return res, ctx.Err()
+}
+
+// ActionRetrier puts a given-up action back in the outbox (the engine).
+type ActionRetrier interface {
+	RetryAction(ctx context.Context, id string) (engine.Action, error)
+}
+
+// requeue retries an ACTION_FAILED incident: the action goes back in the
+// outbox with its id (receivers still deduplicate) and a fresh retry budget,
+// and the incident is resolved. If delivery fails again, the engine raises a
+// new incident for it.
+func (s *Store) requeue(ctx context.Context, inc Incident, by Actor, comment string) (RetryResult, error) {
+	if inc.State == StateResolved {
+		return RetryResult{}, fmt.Errorf("incident %s: %w", inc.ID, ErrResolved)
+	}
+	if s.opts.Actions == nil {
+		return RetryResult{}, fmt.Errorf("incident %s (%s): %w", inc.ID, inc.Reason, ErrNotRetryable)
+	}
+	a, err := s.opts.Actions.RetryAction(ctx, inc.ActionID)
+	if err != nil {
+		return RetryResult{}, fmt.Errorf("retry incident %s: %w", inc.ID, err)
+	}
+	inc, err = s.modify(ctx, inc.ID, func(_ *sql.Tx, inc *Incident) error {
+		now := s.clock().UTC()
+		inc.Attempts++
+		inc.State, inc.ResolvedAt = StateResolved, now
+		inc.History = append(inc.History,
+			Entry{At: now, Action: ActionRetry, Actor: actorName(by), Comment: strings.TrimSpace(comment), Attempt: inc.Attempts},
+			Entry{At: now, Action: ActionRequeued, Actor: ActorTracker, Attempt: inc.Attempts, Outcome: "requeued"},
+			Entry{At: now, Action: ActionResolved, Actor: ActorTracker, Comment: "action " + a.ID + " is back in the outbox"})
+		return nil
+	})
+	if err != nil {
+		return RetryResult{}, wrap("retry incident", inc.ID, err)
+	}
+	s.log.Info("action re-queued", "incident", inc.ID, "action", a.ID, "actor", actorName(by))
+	return RetryResult{Incident: inc, Outcome: engine.Outcome{Result: "requeued", InstanceKey: a.InstanceKey, ProcessID: a.ProcessID}}, nil
 }

@@ -163,6 +163,7 @@ type incidentPayload struct {
 	Raw            string    `json:"raw"`
 	// Wanted from the engine; read when present.
 	Action    string          `json:"action"`
+	ActionID  string          `json:"actionId"`
 	Key       []byte          `json:"key"`
 	Headers   []engine.Header `json:"headers"`
 	Topic     string          `json:"topic"`
@@ -271,7 +272,7 @@ func (s *Store) projectIncident(ctx context.Context, b *batch, c *engine.Change)
 	}
 	inc := &Incident{
 		ID: p.IncidentID, State: StateOpen, Reason: p.Reason, Decision: engine.DecisionIncident, RuleID: p.RuleID,
-		Severity: p.Severity, Note: p.Note, Detail: p.Detail, MessageID: p.MessageID, MessageName: p.MessageName,
+		Severity: p.Severity, Note: p.Note, Detail: p.Detail, MessageID: p.MessageID, MessageName: p.MessageName, ActionID: p.ActionID,
 		CorrelationKey: p.CorrelationKey, Source: p.Source, InstanceKey: c.InstanceKey, ProcessID: c.ProcessID,
 		ElementID: c.ElementID, EventTime: p.EventTime, OpenedAt: c.WallTime.UTC(), UpdatedAt: c.WallTime.UTC(), Seq: c.Seq,
 		Event: Event{

@@ -50,8 +50,11 @@ type Options struct {
 	// Correlator runs correlation again for retries; nil makes Retry return
 	// [ErrNoCorrelator].
 	Correlator Correlator
-	Logger     *slog.Logger
-	Clock      func() time.Time // nil = time.Now
+	// Actions puts given-up actions back in the outbox when an operator
+	// retries their ACTION_FAILED incident; nil makes those not retryable.
+	Actions ActionRetrier
+	Logger  *slog.Logger
+	Clock   func() time.Time // nil = time.Now
 	// NoSync sets synchronous=OFF (tests, benchmarks). Default NORMAL: in WAL
 	// mode durable against process crashes.
 	NoSync bool

@@ -225,7 +225,7 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	}
 	a.incidents, err = incidents.Open(incidents.Options{
 		Dir: filepath.Join(cfg.DataDir, "incidents"), Feed: a.engine, Logger: a.log,
-		Correlator: &incidents.EngineCorrelator{Engine: a.engine, Decode: redecode},
+		Correlator: &incidents.EngineCorrelator{Engine: a.engine, Decode: redecode}, Actions: a.engine,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open incidents: %w", err)

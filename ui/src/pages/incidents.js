@@ -51,7 +51,7 @@ export async function incidentsPage(app, { query }) {
       <td>${i.instanceKey ? `<a href="/instances/${esc(i.instanceKey)}">${esc(i.correlationKey || i.instanceKey)}</a>` : esc(i.correlationKey || '–')}</td>
       <td class="muted small">${esc(i.source || '')}${i.event && i.event.topic ? `<br>${esc(i.event.topic)}/${esc(i.event.partition ?? 0)}@${esc(i.event.offset)}` : ''}</td>
       <td>${badge(i.state)}${i.pendingRetry ? ' <span class="pill pill-amber">retry buffered</span>' : ''}</td><td class="num">${num(i.attempts)}</td>
-      <td class="row-actions">${i.state === 'open' ? `<button class="btn btn-sm" data-retry${!i.messageId ? ' disabled title="The incident has no original event to correlate again."' : i.reason === 'DECODE_ERROR' ? ' title="Decodes the stored record again with the source mapping in force now"' : ''}>Retry</button><button class="btn btn-sm btn-primary" data-resolve>Resolve</button>` : ''}<button class="btn btn-sm btn-ghost" data-details>Details</button></td>`;
+      <td class="row-actions">${i.state === 'open' ? `<button class="btn btn-sm" data-retry${!i.messageId && !i.actionId ? ' disabled title="The incident has no original event to correlate again."' : i.actionId ? ' title="Puts the action back in the outbox for delivery"' : i.reason === 'DECODE_ERROR' ? ' title="Decodes the stored record again with the source mapping in force now"' : ''}>Retry</button><button class="btn btn-sm btn-primary" data-resolve>Resolve</button>` : ''}<button class="btn btn-sm btn-ghost" data-details>Details</button></td>`;
     const det = document.createElement('tr');
     det.className = 'details-row';
     det.hidden = true;
