@@ -313,8 +313,9 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	api.EventRoutes(a.http.API(), a.corr, write)
 	api.IncidentRoutes(a.http.API(), a.incidents, write)
 	api.DecisionRoutes(a.http.API(), a.decider, write)
-	api.InstanceRoutes(a.http.API(), a.history, a.engine)
-	api.HistoryRoutes(a.http.API(), a.history)
+	reader := currentIncidents{Service: a.history, store: a.incidents}
+	api.InstanceRoutes(a.http.API(), reader, a.engine)
+	api.HistoryRoutes(a.http.API(), reader)
 	api.ActionRoutes(a.http.API(), a.history.Backend())
 	ui.Routes(a.http.Echo())
 	if err := a.http.Start(); err != nil {
