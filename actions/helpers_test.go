@@ -168,6 +168,12 @@ func (w *world) feed(kinds ...engine.ChangeKind) []engine.Change {
 // outbox is empty.
 func (w *world) runRelay(opts Options) *Relay {
 	w.t.Helper()
+	return w.runRelayN(opts, int64(len(w.pending())))
+}
+
+// runRelayN is runRelay for a caller that knows how many actions are pending.
+func (w *world) runRelayN(opts Options, want int64) *Relay {
+	w.t.Helper()
 	opts.Outbox = w.eng
 	if opts.Backoff == nil {
 		opts.Backoff = func(int) time.Duration { return time.Millisecond }
@@ -185,7 +191,6 @@ func (w *world) runRelay(opts Options) *Relay {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	want := int64(len(w.pending()))
 	waitFor(w.t, "the relay to settle every action", func() bool { return r.settled.Load() >= want })
 	cancel()
 	if err := <-done; err != nil {

@@ -19,6 +19,7 @@ type txn struct {
 	e          *Engine
 	ctx        context.Context
 	b          *pebble.Batch
+	noSync     bool // commit without fsync (delivery marks: losing them only re-sends)
 	wall       time.Time
 	cnt0       counters
 	accessed   map[string]*group
@@ -94,7 +95,12 @@ func (t *txn) commit() error {
 	}
 	t.flushFeed()
 	t.b.Set(keyCounters, t.e.cnt.encode(), nil)
-	if err := t.b.Commit(t.e.wo); err != nil {
+	wo := t.e.wo
+	if t.noSync {
+		wo = pebble.NoSync
+	}
+	t.noSync = false
+	if err := t.b.Commit(wo); err != nil {
 		t.rollback()
 		return fmt.Errorf("commit engine batch: %w", err)
 	}

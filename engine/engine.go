@@ -41,6 +41,11 @@ type Engine struct {
 	readMu     sync.RWMutex
 	readClosed bool
 
+	// outbox caches pending outbox entries read by PendingActions, so that
+	// MarkActions need not read and decode them again (the relay marks every
+	// entry it read). A miss falls back to the store.
+	outbox outboxCache
+
 	mu        sync.Mutex
 	cnt       counters
 	procs     procIndex

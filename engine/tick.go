@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -489,7 +490,47 @@ func (e *Engine) PendingActions(after uint64, max int) ([]Action, error) {
 		}
 		out = append(out, a)
 	}
+	e.outbox.put(out)
 	return out, nil
+}
+
+// outboxCache holds pending outbox entries by sequence number (see
+// Engine.outbox). It only ever holds what the store holds: entries are added
+// after they were read and replaced or removed after MarkActions committed.
+type outboxCache struct {
+	mu sync.Mutex
+	m  map[uint64]Action
+}
+
+func (c *outboxCache) put(as []Action) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[uint64]Action, len(as))
+	}
+	for _, a := range as {
+		c.m[a.Seq] = a
+	}
+}
+
+func (c *outboxCache) get(seq uint64) (Action, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.m[seq]
+	return a, ok
+}
+
+func (c *outboxCache) apply(updated []Action, removed []uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, seq := range removed {
+		delete(c.m, seq)
+	}
+	for _, a := range updated {
+		if c.m != nil {
+			c.m[a.Seq] = a
+		}
+	}
 }
 
 // MarkActions records delivery attempts in one synced batch: delivered and
@@ -503,20 +544,28 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 		return ErrClosed
 	}
 	t := e.begin(ctx)
+	// Delivery marks are written without fsync: a machine crash may lose the
+	// last ones, and those actions are then sent again (at-least-once; receivers
+	// deduplicate on the action id). The next synced batch makes them durable.
+	t.noSync = true
+	var updated []Action
+	var removed []uint64
 	for _, u := range updates {
 		k := outboxKey(u.Seq)
-		v, found, err := get(e.db, k)
-		if err != nil {
-			t.rollback()
-			return fmt.Errorf("mark action %d: %w", u.Seq, err)
-		}
-		if !found {
-			continue // already delivered or given up
-		}
-		var a Action
-		if err := json.Unmarshal(v, &a); err != nil {
-			t.rollback()
-			return fmt.Errorf("mark action %d: %w: %v", u.Seq, errCorrupt, err)
+		a, cached := e.outbox.get(u.Seq)
+		if !cached {
+			v, found, err := get(e.db, k)
+			if err != nil {
+				t.rollback()
+				return fmt.Errorf("mark action %d: %w", u.Seq, err)
+			}
+			if !found {
+				continue // already delivered or given up
+			}
+			if err := json.Unmarshal(v, &a); err != nil {
+				t.rollback()
+				return fmt.Errorf("mark action %d: %w: %v", u.Seq, errCorrupt, err)
+			}
 		}
 		at := u.At
 		if at.IsZero() {
@@ -532,9 +581,11 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 		case ActionDelivered:
 			a.State = ActionDelivered
 			t.b.Delete(k, nil)
+			removed = append(removed, u.Seq)
 		case ActionFailed:
 			a.State = ActionFailed
 			t.b.Delete(k, nil)
+			removed = append(removed, u.Seq)
 			kept, _ := json.Marshal(a)
 			t.b.Set(failedKey(a.ID), kept, nil)
 			id := a.ID + "-failed"
@@ -548,13 +599,19 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 			t.change(ChangeIncident, at, in, a.ElementID, b)
 		default:
 			a.State = ActionPending
-			b, _ := json.Marshal(a)
-			t.b.Set(k, b, nil)
+			updated = append(updated, a)
 		}
 		b, _ := json.Marshal(a)
+		if a.State == ActionPending {
+			t.b.Set(k, b, nil)
+		}
 		t.change(ChangeActionUpdated, at, in, a.ElementID, b)
 	}
-	return t.commit()
+	if err := t.commit(); err != nil {
+		return err
+	}
+	e.outbox.apply(updated, removed)
+	return nil
 }
 
 // ErrNoFailedAction is returned (wrapped) by RetryAction for an id that is not
