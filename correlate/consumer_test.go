@@ -472,7 +472,9 @@ func TestAlignByEventTime(t *testing.T) {
 			clk := newClock(exampleStart)
 			eng := openEngine(t, t.TempDir(), clk, nil)
 			rec := newRecorder()
-			start(t, Options{Engine: eng, Kafka: kafkaCfg(addr, "g-"+tc.name), Sources: []config.Source{exampleConfigSource("orders", "payments")},
+			kc := kafkaCfg(addr, "g-"+tc.name)
+			kc.BatchSize = 10 // small batches: the per-batch event-time interleave must not hide the skew
+			start(t, Options{Engine: eng, Kafka: kc, Sources: []config.Source{exampleConfigSource("orders", "payments")},
 				Clock: clk.Now, OnApplied: rec.onApplied, AlignSlack: tc.slack, AlignWait: 30 * time.Second})
 			waitFor(t, "all records applied", func() bool { return rec.count() == 6*orders })
 			rec.mu.Lock()
