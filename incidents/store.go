@@ -6,17 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tracker-dev/tracker/sqlitedb"
 	"hash/fnv"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/tracker-dev/tracker/engine"
 )
@@ -129,35 +127,11 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open incident store %s: %w", opts.Dir, err)
 	}
 	s.path = filepath.Join(opts.Dir, FileName)
-	syncMode := "NORMAL"
-	if opts.NoSync {
-		syncMode = "OFF"
-	}
-	dsn := func(txlock string) string {
-		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(10000)")
-		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous("+syncMode+")")
-		q.Set("_txlock", txlock)
-		return "file:" + s.path + "?" + q.Encode()
-	}
-	var err error
-	if s.wdb, err = sql.Open("sqlite", dsn("immediate")); err != nil {
+	db, err := sqlitedb.Open(s.path, sqlitedb.Options{NoSync: opts.NoSync, Version: schemaVersion, Schema: schema})
+	if err != nil {
 		return nil, fmt.Errorf("open incident store %s: %w", s.path, err)
 	}
-	s.wdb.SetMaxOpenConns(1)
-	s.wdb.SetMaxIdleConns(1)
-	s.wdb.SetConnMaxLifetime(0)
-	if err := s.migrate(); err != nil {
-		s.wdb.Close()
-		return nil, fmt.Errorf("open incident store %s: %w", s.path, err)
-	}
-	if s.rdb, err = sql.Open("sqlite", dsn("deferred")); err != nil {
-		s.wdb.Close()
-		return nil, fmt.Errorf("open incident store %s: %w", s.path, err)
-	}
-	s.rdb.SetMaxOpenConns(4)
-	s.rdb.SetMaxIdleConns(4)
+	s.wdb, s.rdb = db.W, db.R
 	cp, err := s.Checkpoint(context.Background())
 	if err != nil {
 		s.Close()
@@ -216,37 +190,6 @@ var schema = []string{
 		incident_id TEXT NOT NULL,
 		attempt INTEGER NOT NULL,
 		actor TEXT NOT NULL) WITHOUT ROWID`,
-}
-
-func (s *Store) migrate() error {
-	ctx := context.Background()
-	var ver int
-	if err := s.wdb.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&ver); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if ver > schemaVersion {
-		return fmt.Errorf("schema version %d, this build reads up to %d (written by a newer tracker)", ver, schemaVersion)
-	}
-	if ver == schemaVersion {
-		return nil
-	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("create schema: %w", err)
-	}
-	defer tx.Rollback()
-	for _, stmt := range schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("create schema: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
-		return fmt.Errorf("create schema: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("create schema: %w", err)
-	}
-	return nil
 }
 
 // queryer is a *sql.DB or a *sql.Tx.

@@ -9,13 +9,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/tracker-dev/tracker/sqlitedb"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
-
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/tracker-dev/tracker/history"
 )
@@ -73,38 +71,17 @@ func Open(opts Options) (*Store, error) {
 	}
 	path := filepath.Join(opts.Dir, FileName)
 	s := &Store{opts: opts, log: opts.Logger.With("component", "history", "backend", "sqlite"), path: path}
-	sync := "NORMAL"
-	if opts.NoSync {
-		sync = "OFF"
-	}
-	dsn := func(txlock string) string {
-		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(10000)")
-		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous("+sync+")")
-		q.Add("_pragma", "cache_size(-65536)")
-		q.Add("_pragma", "temp_store(MEMORY)")
-		q.Add("_pragma", "wal_autocheckpoint(8000)") // checkpoint every ~32 MiB: hot index pages are copied once, not per batch
-		q.Set("_txlock", txlock)
-		return "file:" + path + "?" + q.Encode()
-	}
-	var err error
-	if s.wdb, err = sql.Open("sqlite", dsn("immediate")); err != nil {
+	db, err := sqlitedb.Open(path, sqlitedb.Options{
+		NoSync: opts.NoSync, Readers: opts.ReadConns, Version: schemaVersion, Schema: schema,
+		Pragmas: []string{
+			"cache_size(-65536)", "temp_store(MEMORY)",
+			"wal_autocheckpoint(8000)", // checkpoint every ~32 MiB: hot index pages are copied once, not per batch
+		},
+	})
+	if err != nil {
 		return nil, fmt.Errorf("open history store %s: %w", path, err)
 	}
-	s.wdb.SetMaxOpenConns(1)
-	s.wdb.SetMaxIdleConns(1)
-	s.wdb.SetConnMaxLifetime(0)
-	if err := s.migrate(); err != nil {
-		s.wdb.Close()
-		return nil, fmt.Errorf("open history store %s: %w", path, err)
-	}
-	if s.rdb, err = sql.Open("sqlite", dsn("deferred")); err != nil {
-		s.wdb.Close()
-		return nil, fmt.Errorf("open history store %s: %w", path, err)
-	}
-	s.rdb.SetMaxOpenConns(opts.ReadConns)
-	s.rdb.SetMaxIdleConns(opts.ReadConns)
+	s.wdb, s.rdb = db.W, db.R
 	return s, nil
 }
 
@@ -134,37 +111,6 @@ func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("read history checkpoint: %w", err)
 	}
 	return uint64(v), nil
-}
-
-func (s *Store) migrate() error {
-	ctx := context.Background()
-	var ver int
-	if err := s.wdb.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&ver); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if ver > schemaVersion {
-		return fmt.Errorf("schema version %d, this build reads up to %d (written by a newer tracker)", ver, schemaVersion)
-	}
-	if ver == schemaVersion {
-		return nil
-	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("create schema: %w", err)
-	}
-	defer tx.Rollback()
-	for _, stmt := range schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("create schema: %s: %w", firstLine(stmt), err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
-		return fmt.Errorf("create schema: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("create schema: %w", err)
-	}
-	return nil
 }
 
 func firstLine(s string) string {
