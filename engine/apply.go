@@ -327,8 +327,9 @@ func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
 	t.change(ChangeMessage, m.EventTime, in, "", b)
 }
 
-// incidentPayload is the payload of a ChangeIncident entry.
-type incidentPayload struct {
+// IncidentPayload is the JSON payload of a [ChangeIncident] feed entry: part of
+// the feed contract that history and the incident store read.
+type IncidentPayload struct {
 	IncidentID     string          `json:"incidentId"`
 	Reason         string          `json:"reason"`
 	MessageID      string          `json:"messageId,omitempty"`
@@ -355,7 +356,7 @@ type incidentPayload struct {
 }
 
 func (t *txn) incident(r *run, el, detail string) {
-	p := incidentPayload{
+	p := IncidentPayload{
 		IncidentID: actionID(r.in.key, el, r.at), Reason: "ELEMENT_ERROR", Severity: "high",
 		CorrelationKey: r.in.ck, Detail: detail,
 	}
@@ -1002,7 +1003,7 @@ func (t *txn) uncorrelated(m *Message, reason Reason, g *group, out *Outcome) {
 }
 
 func (t *txn) incidentFor(m *Message, reason Reason, d Decision) {
-	p := incidentPayload{
+	p := IncidentPayload{
 		IncidentID: actionID(0, m.ID, m.EventTime) + "-" + string(reason), Reason: string(reason), MessageID: m.ID, MessageName: m.Name,
 		CorrelationKey: m.CorrelationKey, Source: m.Source, Severity: d.Severity, Note: d.Note, RuleID: d.RuleID,
 		Detail: m.Detail, EventTime: m.EventTime, ReadAt: m.ReadAt, Raw: string(m.Raw),

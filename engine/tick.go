@@ -592,7 +592,7 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 			if a.Requeued > 0 {
 				id = fmt.Sprintf("%s-failed-%d", a.ID, a.Requeued)
 			}
-			b, _ := json.Marshal(incidentPayload{
+			b, _ := json.Marshal(IncidentPayload{
 				IncidentID: id, Reason: "ACTION_FAILED", CorrelationKey: a.CorrelationKey, ActionID: a.ID,
 				Severity: "high", Detail: fmt.Sprintf("action %s (%s to %s) gave up after %d attempts: %s", a.ID, a.Type, a.Target, a.Attempts, u.Error),
 			})

@@ -441,21 +441,8 @@ type messagePayload struct {
 	Detail         string           `json:"detail"`
 }
 
-// incidentPayload is the payload of incident changes.
-type incidentPayload struct {
-	IncidentID     string    `json:"incidentId"`
-	Reason         string    `json:"reason"`
-	MessageID      string    `json:"messageId"`
-	MessageName    string    `json:"messageName"`
-	CorrelationKey string    `json:"correlationKey"`
-	Source         string    `json:"source"`
-	Severity       string    `json:"severity"`
-	Note           string    `json:"note"`
-	RuleID         string    `json:"ruleId"`
-	Detail         string    `json:"detail"`
-	EventTime      time.Time `json:"eventTime"`
-	Raw            string    `json:"raw"`
-}
+// incidentPayload is the payload of incident changes (the engine's feed contract).
+type incidentPayload = engine.IncidentPayload
 
 // badChangeError is a feed entry whose payload cannot be read.
 type badChangeError struct {

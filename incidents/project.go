@@ -146,32 +146,8 @@ func (s *Store) step(ctx context.Context) (int, error) {
 	return len(changes), nil
 }
 
-// incidentPayload is the payload of engine.ChangeIncident (engine/apply.go),
-// plus the fields this package asks the engine to add (all optional).
-type incidentPayload struct {
-	IncidentID     string    `json:"incidentId"`
-	Reason         string    `json:"reason"`
-	MessageID      string    `json:"messageId"`
-	MessageName    string    `json:"messageName"`
-	CorrelationKey string    `json:"correlationKey"`
-	Source         string    `json:"source"`
-	Severity       string    `json:"severity"`
-	Note           string    `json:"note"`
-	RuleID         string    `json:"ruleId"`
-	Detail         string    `json:"detail"`
-	EventTime      time.Time `json:"eventTime"`
-	Raw            string    `json:"raw"`
-	// Wanted from the engine; read when present.
-	Action    string          `json:"action"`
-	ActionID  string          `json:"actionId"`
-	Key       []byte          `json:"key"`
-	Headers   []engine.Header `json:"headers"`
-	Topic     string          `json:"topic"`
-	Partition int             `json:"partition"`
-	Offset    int64           `json:"offset"`
-	ReadAt    time.Time       `json:"readAt"`
-	Variables json.RawMessage `json:"variables"`
-}
+// incidentPayload is the payload of incident changes (the engine's feed contract).
+type incidentPayload = engine.IncidentPayload
 
 // messagePayload is the payload of engine.ChangeMessage.
 type messagePayload struct {
