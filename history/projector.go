@@ -158,53 +158,23 @@ func (p *Projector) Status() Status {
 // backoff, and runs retention cleanup when configured. It returns nil when
 // ctx is cancelled.
 func (p *Projector) Run(ctx context.Context) error {
-	retry := time.Duration(0)
-	poll := time.NewTimer(0)
-	defer poll.Stop()
 	var nextCleanup time.Time
 	if p.opts.Retention > 0 {
 		nextCleanup = p.clock() // first cleanup right away
 	}
-	for {
-		n, err := p.Step(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		wait := p.opts.PollInterval
-		switch {
-		case err != nil:
-			retry = min(max(2*retry, p.opts.RetryMin), p.opts.RetryMax)
-			wait = retry
-			p.log.Warn("history projection failed; retrying", "err", err, "retryIn", retry)
-		case n > 0:
-			retry = 0
-			wait = 0
-		default:
-			retry = 0
-		}
-		if !nextCleanup.IsZero() && !p.clock().Before(nextCleanup) {
-			p.cleanup(ctx)
-			nextCleanup = p.clock().Add(p.opts.CleanupInterval)
-		}
-		if wait == 0 {
-			continue
-		}
-		poll.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-poll.C:
-		case <-p.opts.Feed.FeedNotify():
-			if err != nil {
-				// A failing backend still waits out its backoff.
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-poll.C:
-				}
+	return engine.Follower{
+		Step: p.Step, Notify: p.opts.Feed.FeedNotify,
+		Poll: p.opts.PollInterval, RetryMin: p.opts.RetryMin, RetryMax: p.opts.RetryMax,
+		OnError: func(err error, retryIn time.Duration) {
+			p.log.Warn("history projection failed; retrying", "err", err, "retryIn", retryIn)
+		},
+		Between: func(ctx context.Context) {
+			if !nextCleanup.IsZero() && !p.clock().Before(nextCleanup) {
+				p.cleanup(ctx)
+				nextCleanup = p.clock().Add(p.opts.CleanupInterval)
 			}
-		}
-	}
+		},
+	}.Run(ctx)
 }
 
 func (p *Projector) cleanup(ctx context.Context) {

@@ -18,41 +18,13 @@ const maxRetryBackoff = 30 * time.Second
 // and the outcomes of retries. Failed reads or writes are retried with
 // backoff (logged). It returns nil when ctx is cancelled.
 func (s *Store) Run(ctx context.Context) error {
-	backoff := time.Duration(0)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		n, err := s.Step(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		wait := s.opts.PollInterval
-		switch {
-		case err != nil:
-			backoff = min(max(2*backoff, s.opts.PollInterval), maxRetryBackoff)
-			wait = backoff
-			s.log.Warn("incident projection failed; retrying", "err", err, "retryIn", backoff)
-		case n > 0:
-			backoff = 0
-			continue
-		default:
-			backoff = 0
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-timer.C:
-		case <-s.opts.Feed.FeedNotify():
-			if err != nil {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-timer.C:
-				}
-			}
-		}
-	}
+	return engine.Follower{
+		Step: s.Step, Notify: s.opts.Feed.FeedNotify,
+		Poll: s.opts.PollInterval, RetryMin: s.opts.PollInterval, RetryMax: maxRetryBackoff,
+		OnError: func(err error, retryIn time.Duration) {
+			s.log.Warn("incident projection failed; retrying", "err", err, "retryIn", retryIn)
+		},
+	}.Run(ctx)
 }
 
 // Sync projects everything the feed holds now and returns when caught up.
