@@ -33,7 +33,8 @@ type txn struct {
 	zbuf       []byte // compressed feed chunk
 	pos        map[TopicPartition]int64
 	buf        []byte
-	err        error // first Decider error
+	kbuf       []byte // key under construction
+	err        error  // first Decider error
 }
 
 // batch returns the engine's one write batch, reset: it is reused so its
@@ -60,7 +61,7 @@ func (e *Engine) begin(ctx context.Context) *txn {
 		clear(t.pids)
 		*t = txn{
 			accessed: t.accessed, ids: t.ids, pids: t.pids,
-			chunk: t.chunk[:0], scratch: t.scratch[:0], zbuf: t.zbuf[:0], buf: t.buf[:0],
+			chunk: t.chunk[:0], scratch: t.scratch[:0], zbuf: t.zbuf[:0], buf: t.buf[:0], kbuf: t.kbuf[:0],
 		}
 	}
 	t.e, t.ctx, t.b, t.wall, t.cnt0 = e, ctx, e.batch(), e.clock(), e.cnt
@@ -86,6 +87,7 @@ func (t *txn) commit() error {
 		if len(g.insts) == 0 && len(g.msgs) == 0 && len(g.foreign) == 0 {
 			t.b.Delete(groupKey(g.ck), nil)
 		} else {
+			t.archive(g)
 			t.buf = encodeGroup(g, t.buf)
 			t.b.Set(groupKey(g.ck), t.buf, nil) // small and written often: not compressed
 		}

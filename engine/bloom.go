@@ -13,17 +13,17 @@ type bloom struct {
 	k     int
 	n     int // entries added
 	limit int // entries it was sized for
+
 }
 
-const (
-	bloomBitsPerEntry = 10 // ~1 % false positives with k = 7
-	bloomHashes       = 7
-)
-
-func newBloom(entries int) *bloom {
-	m := uint64(entries * bloomBitsPerEntry)
+// newBloom sizes a filter for entries at the false-positive rate of level i
+// of a chain: 1 % for the first filter, halved for every later one (about
+// 10 bits per entry and 7 probes, plus 1.44 bits and one probe per level).
+func newBloom(entries, level int) *bloom {
+	bitsPerEntry := 10 + (3*level+1)/2
+	m := uint64(entries * bitsPerEntry)
 	m = (m + 63) &^ 63
-	return &bloom{bits: make([]uint64, m/64), m: m, k: bloomHashes, limit: entries}
+	return &bloom{bits: make([]uint64, m/64), m: m, k: 7 + level, limit: entries}
 }
 
 var bloomSeed = maphash.MakeSeed()
@@ -52,8 +52,10 @@ func (b *bloom) has(h1, h2 uint64) bool {
 	return true
 }
 
-// bloomChain grows by appending filters, so the false-positive rate stays
-// near 1 % however many entries arrive; memory is ~1.25 bytes per entry.
+// bloomChain is a scalable Bloom filter: when its newest filter is full it
+// appends one twice as large with half the false-positive rate, so the rate
+// of the whole chain stays under 2 % however many entries arrive, a lookup
+// probes O(log n) filters, and memory stays near 1.5 bytes per entry.
 type bloomChain struct {
 	size    int
 	filters []*bloom
@@ -62,8 +64,8 @@ type bloomChain struct {
 func newBloomChain(size int) *bloomChain { return &bloomChain{size: size} }
 
 func (c *bloomChain) add(s string) {
-	if len(c.filters) == 0 || c.filters[len(c.filters)-1].n >= c.size {
-		c.filters = append(c.filters, newBloom(c.size))
+	if n := len(c.filters); n == 0 || c.filters[n-1].n >= c.filters[n-1].limit {
+		c.filters = append(c.filters, newBloom(c.size<<min(n, 16), n))
 	}
 	h1, h2 := bloomHash(s)
 	c.filters[len(c.filters)-1].add(h1, h2)
@@ -71,8 +73,9 @@ func (c *bloomChain) add(s string) {
 
 func (c *bloomChain) has(s string) bool {
 	h1, h2 := bloomHash(s)
-	for _, f := range c.filters {
-		if f.has(h1, h2) {
+	// newest first: recent entries are the likeliest to be asked about
+	for i := len(c.filters) - 1; i >= 0; i-- {
+		if c.filters[i].has(h1, h2) {
 			return true
 		}
 	}

@@ -299,6 +299,8 @@ func (t *txn) cleanup(now time.Time) error {
 				g.insts = append(g.insts[:i], g.insts[i+1:]...)
 				g.dirty = true
 				t.b.Delete(instanceKey(key), nil)
+				lo, hi := elemRange(key)
+				t.b.DeleteRange(lo, hi, nil)
 				break
 			}
 		}
@@ -334,10 +336,51 @@ func (e *Engine) Instance(key int64) (InstanceView, bool, error) {
 	if in == nil {
 		return InstanceView{}, false, nil
 	}
-	return e.view(in), true, nil
+	done, err := e.finishedElems(in)
+	if err != nil {
+		return InstanceView{}, false, fmt.Errorf("read instance %d: %w", key, err)
+	}
+	return e.view(in, done), true, nil
 }
 
-func (e *Engine) view(in *instance) InstanceView {
+// finishedElems reads the archived (finished) element instances of an
+// instance, in key order.
+func (e *Engine) finishedElems(in *instance) ([]*elemInst, error) {
+	lo, hi := elemRange(in.key)
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, err
+	}
+	var out []*elemInst
+	for it.First(); it.Valid(); it.Next() {
+		ei, err := decodeDoneElem(it.Key(), it.Value(), in.start)
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+		out = append(out, ei)
+	}
+	return out, it.Close()
+}
+
+// mergeElems merges two lists of element instances sorted by key.
+func mergeElems(a, b []*elemInst) []*elemInst {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]*elemInst, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].key < b[0].key {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// view renders an instance; done are its archived element instances.
+func (e *Engine) view(in *instance, done []*elemInst) InstanceView {
 	vars, _ := json.Marshal(in.vars)
 	if in.vars == nil {
 		vars = []byte("{}")
@@ -348,7 +391,7 @@ func (e *Engine) view(in *instance) InstanceView {
 	}
 	p, _ := e.opts.Processes.Get(in.pid, in.ver)
 	var rootKey int64
-	for _, ei := range in.elems {
+	for _, ei := range mergeElems(in.elems, done) {
 		if ei.root {
 			rootKey = ei.key
 			if ei.state != ElementActive {

@@ -1,0 +1,45 @@
+package engine
+
+import (
+	"strconv"
+	"testing"
+)
+
+// TestBloomChainFalsePositives: however far the chain grows past its first
+// filter, it never forgets an entry and its false-positive rate stays low
+// (a false positive costs a store read on the hot path).
+func TestBloomChainFalsePositives(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		size    int
+		entries int
+	}{
+		{"within the first filter", 1 << 16, 50_000},
+		{"grown 64 times", 1 << 12, 250_000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newBloomChain(tt.size)
+			for i := range tt.entries {
+				c.add("order-" + strconv.Itoa(i))
+			}
+			for i := range tt.entries {
+				if !c.has("order-" + strconv.Itoa(i)) {
+					t.Fatalf("entry %d added but not found", i)
+				}
+			}
+			fp := 0
+			const probes = 100_000
+			for i := range probes {
+				if c.has("absent-" + strconv.Itoa(i)) {
+					fp++
+				}
+			}
+			if rate := float64(fp) / probes; rate > 0.025 {
+				t.Errorf("false-positive rate %.2f%% with %d filters, want under 2.5%%", 100*rate, len(c.filters))
+			}
+			if perEntry := float64(c.bytes()) / float64(tt.entries); perEntry > 4 {
+				t.Errorf("%.1f bytes per entry", perEntry)
+			}
+		})
+	}
+}
