@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,13 +10,17 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/tracker-dev/tracker/config"
-	"github.com/tracker-dev/tracker/engine"
 	"github.com/tracker-dev/tracker/kafkaconn"
 )
 
 // maxRecordBytes is the largest record value the relay writes (Kafka's
 // default message.max.bytes is about 1 MiB).
 const maxRecordBytes = 1 << 20
+
+// writerFlush is the kafka-go Writer's batch timeout. A partition's share of
+// one WriteMessages call is added to its batch under one lock, so the timer
+// cannot split it; it only sends the batch right after the call added it.
+const writerFlush = time.Microsecond
 
 // kafkaSender writes actions to one topic with acks=all.
 type kafkaSender struct {
@@ -44,9 +49,13 @@ func (r *Relay) newKafkaSender(name, topic string) sender {
 			Topic:        topic,
 			Balancer:     &kafka.Murmur2Balancer{}, // the Java client's partitioning by key
 			RequiredAcks: kafka.RequireAll,
+			// The relay hands the writer whole batches (one WriteMessages call
+			// per attempt), which it splits by partition; each partition's part
+			// goes out at once in one produce request instead of lingering for
+			// more messages that the synchronous caller cannot send meanwhile.
 			BatchSize:    r.opts.BatchSize,
 			BatchBytes:   maxRecordBytes + 64<<10,
-			BatchTimeout: r.opts.Linger,
+			BatchTimeout: writerFlush,
 			// A few quick retries inside kafka-go (leader moves); the relay's
 			// backoff handles longer outages.
 			MaxAttempts:     3,
@@ -62,24 +71,49 @@ func (r *Relay) newKafkaSender(name, topic string) sender {
 	}
 }
 
+// send writes the batch with one WriteMessages call. Keys, header values
+// and record values of the whole batch share one buffer, so a batch costs a
+// handful of allocations rather than several per action.
 func (k *kafkaSender) send(ctx context.Context, items []*item) []error {
 	errs := make([]error, len(items))
-	msgs := make([]kafka.Message, 0, len(items))
+	type span struct{ key, id, typ, val, end int }
+	spans := make([]span, 0, len(items))
 	idx := make([]int, 0, len(items))
+	var buf bytes.Buffer
+	buf.Grow(len(items) * 512)
 	for i, it := range items {
-		v, err := encodeRecord(it.a)
-		if err == nil && len(v) > maxRecordBytes {
-			err = fmt.Errorf("record of %d bytes exceeds the limit of %d", len(v), maxRecordBytes)
+		a := &it.a
+		sp := span{key: buf.Len()}
+		buf.WriteString(a.CorrelationKey)
+		sp.id = buf.Len()
+		buf.WriteString(a.ID)
+		sp.typ = buf.Len()
+		buf.WriteString(a.Type)
+		sp.val = buf.Len()
+		err := appendRecord(&buf, a)
+		if err == nil && buf.Len()-sp.val > maxRecordBytes {
+			err = fmt.Errorf("record of %d bytes exceeds the limit of %d", buf.Len()-sp.val, maxRecordBytes)
 		}
 		if err != nil {
+			buf.Truncate(sp.key)
 			errs[i] = permanent(err)
 			continue
 		}
-		msgs = append(msgs, kafka.Message{Key: []byte(it.a.CorrelationKey), Value: v, Headers: recordHeaders(it.a)})
+		sp.end = buf.Len()
+		spans = append(spans, sp)
 		idx = append(idx, i)
 	}
-	if len(msgs) == 0 {
+	if len(spans) == 0 {
 		return errs
+	}
+	all := buf.Bytes()
+	msgs := make([]kafka.Message, len(spans))
+	headers := make([]kafka.Header, 2*len(spans))
+	for j, sp := range spans {
+		h := headers[2*j : 2*j+2 : 2*j+2]
+		h[0] = kafka.Header{Key: HeaderActionID, Value: all[sp.id:sp.typ:sp.typ]}
+		h[1] = kafka.Header{Key: HeaderActionType, Value: all[sp.typ:sp.val:sp.val]}
+		msgs[j] = kafka.Message{Key: all[sp.key:sp.id:sp.id], Value: all[sp.val:sp.end:sp.end], Headers: h}
 	}
 	wctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
@@ -110,18 +144,6 @@ func (k *kafkaSender) close() error {
 		return fmt.Errorf("close writer of topic %s: %w", k.w.Topic, err)
 	}
 	return nil
-}
-
-// recordHeaders are the Kafka headers of an action's record: its id and
-// type, and for a dead letter the original record's headers and the reason.
-func recordHeaders(a engine.Action) []kafka.Header {
-	hs := []kafka.Header{{Key: HeaderActionID, Value: []byte(a.ID)}, {Key: HeaderActionType, Value: []byte(a.Type)}}
-	if a.Type == engine.DecisionDeadLetter && a.InstanceKey == 0 {
-		for _, k := range sortedKeys(a.Headers) {
-			hs = append(hs, kafka.Header{Key: k, Value: []byte(a.Headers[k])})
-		}
-	}
-	return hs
 }
 
 // newTransport builds the kafka-go transport (TLS, SASL) from the config.

@@ -2,6 +2,7 @@ package actions
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -11,11 +12,33 @@ import (
 type metrics struct {
 	raisedC, deliveredC, failedC *prometheus.CounterVec
 	attemptErrs                  *prometheus.CounterVec
+
+	mu     sync.Mutex
+	cached map[counterKey]prometheus.Counter // WithLabelValues hashes labels on every call
+}
+
+type counterKey struct {
+	vec         *prometheus.CounterVec
+	typ, target string
+}
+
+// counter returns the child of vec for an action type and target.
+func (m *metrics) counter(vec *prometheus.CounterVec, typ, target string) prometheus.Counter {
+	k := counterKey{vec, typ, target}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.cached[k]
+	if c == nil {
+		c = vec.WithLabelValues(typ, target)
+		m.cached[k] = c
+	}
+	return c
 }
 
 func newMetrics(reg prometheus.Registerer, r *Relay) (*metrics, error) {
 	labels := []string{"type", "target"}
 	m := &metrics{
+		cached: map[counterKey]prometheus.Counter{},
 		raisedC: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tracker_actions_raised_total",
 			Help: "Actions read from the outbox for delivery (after a restart, pending actions count again).",
@@ -63,15 +86,15 @@ func newMetrics(reg prometheus.Registerer, r *Relay) (*metrics, error) {
 }
 
 func (m *metrics) raised(it *item, t *target) {
-	m.raisedC.WithLabelValues(it.a.Type, t.name).Inc()
+	m.counter(m.raisedC, it.a.Type, t.name).Inc()
 }
 
 func (m *metrics) delivered(it *item, t *target) {
-	m.deliveredC.WithLabelValues(it.a.Type, t.name).Inc()
+	m.counter(m.deliveredC, it.a.Type, t.name).Inc()
 }
 
 func (m *metrics) failed(it *item, t *target) {
-	m.failedC.WithLabelValues(it.a.Type, t.name).Inc()
+	m.counter(m.failedC, it.a.Type, t.name).Inc()
 }
 
 func (m *metrics) attemptFailed(t *target) {

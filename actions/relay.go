@@ -39,14 +39,10 @@ const (
 	DefaultMaxAttempts    = 25
 	DefaultMaxAge         = 24 * time.Hour
 	DefaultPollInterval   = 250 * time.Millisecond
-	DefaultBatchSize      = 1000
-	DefaultLinger         = 5 * time.Millisecond
+	DefaultBatchSize      = 5000
 	DefaultQueueSize      = 10_000
 	DefaultAttemptTimeout = 30 * time.Second
 	DefaultWebhookTimeout = 10 * time.Second
-	// DeadLetterTarget is the target of the engine's dead-letter actions when
-	// no named target of that name is configured: a Kafka topic of that name.
-	DeadLetterTarget = engine.DecisionDeadLetter
 )
 
 // Options configure [New]. Outbox is required; every other zero value is a
@@ -77,9 +73,12 @@ type Options struct {
 	// slot shared by every feed reader, so a notification can go to another
 	// reader; the poll is what bounds the delay then.
 	PollInterval time.Duration
-	// BatchSize is the most actions a Kafka target writes at once (default 1000).
+	// BatchSize is the most actions a Kafka target writes at once, with one
+	// produce request per partition (default 5000).
 	BatchSize int
-	// Linger is the Kafka writer's batch timeout (default 5ms).
+	// Linger is how long a target's worker waits for a fuller batch when
+	// fewer than BatchSize actions are queued (default 0: it sends what is
+	// queued at once; while one batch is in flight, the next one gathers).
 	Linger time.Duration
 	// QueueSize is the most actions held in memory per target (default
 	// 10,000); the rest wait in the outbox.
@@ -207,9 +206,6 @@ func New(opts Options) (*Relay, error) {
 	}
 	if opts.BatchSize == 0 {
 		opts.BatchSize = DefaultBatchSize
-	}
-	if opts.Linger == 0 {
-		opts.Linger = DefaultLinger
 	}
 	if opts.QueueSize == 0 {
 		opts.QueueSize = DefaultQueueSize
@@ -541,12 +537,6 @@ func (r *Relay) route(a *engine.Action) (kind, name, detail string) {
 		default:
 			return kindKafka, n, t.KafkaTopic, true
 		}
-	}
-	if a.Type == engine.DecisionDeadLetter && a.Target == engine.DecisionDeadLetter && a.InstanceKey == 0 {
-		if k, n, d, ok := named(DeadLetterTarget); ok {
-			return k, n, d
-		}
-		return kindKafka, DeadLetterTarget, DeadLetterTarget
 	}
 	topic := a.Headers["topic"]
 	if topic == "" {

@@ -459,7 +459,7 @@ func TestRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	rd, err := New(Options{Outbox: newMemOutbox(), DefaultTarget: "ops", Targets: map[string]config.Target{
-		"ops": {Webhook: "http://127.0.0.1:1/hook"}, "dead-letter": {Webhook: "http://127.0.0.1:1/dlq"},
+		"ops": {Webhook: "http://127.0.0.1:1/hook"},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -481,8 +481,6 @@ func TestRoute(t *testing.T) {
 		{"no headers, topic", r, engine.Action{Target: "t1"}, "kafka t1 t1"},
 		{"no target, no default", r, engine.Action{ElementID: "E"}, "invalid none element E names no target: set task header topic or target, or configure a default target"},
 		{"no target, default", rd, engine.Action{ElementID: "E"}, "webhook ops http://127.0.0.1:1/hook"},
-		{"dead letter, default topic", r, engine.Action{Type: "dead-letter", Target: "dead-letter", Headers: map[string]string{"topic": "orders"}}, "kafka dead-letter dead-letter"},
-		{"dead letter, configured", rd, engine.Action{Type: "dead-letter", Target: "dead-letter"}, "webhook dead-letter http://127.0.0.1:1/dlq"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

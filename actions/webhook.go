@@ -34,7 +34,7 @@ func (w *webhookSender) send(ctx context.Context, items []*item) []error {
 // post sends one record: 2xx is delivered; 408, 429 and 5xx answers and
 // transport errors are worth retrying; other answers are not.
 func (w *webhookSender) post(ctx context.Context, it *item) error {
-	body, err := encodeRecord(it.a)
+	body, err := encodeRecord(&it.a)
 	if err != nil {
 		return permanent(err)
 	}

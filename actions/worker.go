@@ -68,6 +68,28 @@ func (t *target) push(it *item) bool {
 	return true
 }
 
+// linger waits until the queue holds limit actions or d has passed; it
+// returns false if ctx ended.
+func (t *target) linger(ctx context.Context, d time.Duration, limit int) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		case <-t.wake:
+			t.mu.Lock()
+			full := len(t.queue) >= limit
+			t.mu.Unlock()
+			if full {
+				return true
+			}
+		}
+	}
+}
+
 func (t *target) free() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -101,12 +123,28 @@ type markJob struct {
 func (r *Relay) work(ctx context.Context, t *target) (err error) {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	marks := make(chan markJob, 1)
+	marks := make(chan markJob, 2)
 	var markErr error
 	markDone := make(chan struct{})
 	go func() {
 		defer close(markDone)
 		for j := range marks {
+			// Record every attempt that finished meanwhile with one write.
+		coalesce:
+			for {
+				select {
+				case more, ok := <-marks:
+					if !ok {
+						break coalesce
+					}
+					j.updates = append(j.updates, more.updates...)
+					j.done = append(j.done, more.done...)
+					j.n += more.n
+					j.sent += more.sent
+				default:
+					break coalesce
+				}
+			}
 			if markErr != nil {
 				continue
 			}
@@ -137,6 +175,7 @@ func (r *Relay) work(ctx context.Context, t *target) (err error) {
 		limit = min(limit, webhookBatch)
 	}
 	var backoff time.Duration
+	lingered := false
 	for {
 		if backoff > 0 {
 			timer := time.NewTimer(backoff)
@@ -160,6 +199,14 @@ func (r *Relay) work(ctx context.Context, t *target) (err error) {
 			}
 			continue
 		}
+		if n < limit && r.opts.Linger > 0 && !lingered {
+			lingered = true
+			if !t.linger(wctx, r.opts.Linger, limit) {
+				return nil
+			}
+			continue
+		}
+		lingered = false
 		now := r.clock()
 		for _, it := range batch {
 			if it.first.IsZero() {
@@ -190,17 +237,25 @@ func (r *Relay) work(ctx context.Context, t *target) (err error) {
 		}
 		updates, done, retry := r.judge(t, batch, errs)
 		t.mu.Lock()
-		finished := make(map[*item]bool, len(done))
-		for _, it := range done {
-			finished[it] = true
-		}
-		keep := make([]*item, 0, len(t.queue))
-		for _, it := range t.queue {
-			if !finished[it] {
-				keep = append(keep, it)
+		// The batch is the head of the queue (only this worker removes
+		// items); what is to be retried stays at the head, in order.
+		var again []*item
+		if len(done) < n {
+			finished := make(map[*item]bool, len(done))
+			for _, it := range done {
+				finished[it] = true
+			}
+			for _, it := range batch {
+				if !finished[it] {
+					again = append(again, it)
+				}
 			}
 		}
-		t.queue = keep
+		clear(t.queue[:n]) // let delivered items be collected
+		t.queue = t.queue[n:]
+		if len(again) > 0 {
+			t.queue = append(again, t.queue...)
+		}
 		if retry != nil {
 			t.fails++
 			backoff = r.opts.Backoff(t.fails)
