@@ -22,6 +22,11 @@ const maxRecordBytes = 1 << 20
 // cannot split it; it only sends the batch right after the call added it.
 const writerFlush = time.Microsecond
 
+// writerBatch caps the kafka-go Writer's per-partition batch: the Writer
+// preallocates that many messages for every partition a call touches, and a
+// larger share of one call simply goes out as several produce requests.
+const writerBatch = 1000
+
 // kafkaSender writes actions to one topic with acks=all.
 type kafkaSender struct {
 	w       *kafka.Writer
@@ -53,7 +58,7 @@ func (r *Relay) newKafkaSender(name, topic string) sender {
 			// per attempt), which it splits by partition; each partition's part
 			// goes out at once in one produce request instead of lingering for
 			// more messages that the synchronous caller cannot send meanwhile.
-			BatchSize:    r.opts.BatchSize,
+			BatchSize:    min(r.opts.BatchSize, writerBatch),
 			BatchBytes:   maxRecordBytes + 64<<10,
 			BatchTimeout: writerFlush,
 			// A few quick retries inside kafka-go (leader moves); the relay's
