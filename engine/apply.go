@@ -247,8 +247,9 @@ func (t *txn) elementChange(kind ChangeKind, r *run, ei *elemInst, el *models.El
 	}
 	p = strconv.AppendInt(p, scope, 10)
 	if el != nil {
-		p = append(p, `,"kind":`...)
-		p = strconv.AppendQuote(p, string(el.Kind))
+		p = append(p, `,"kind":"`...) // element kinds are plain identifiers
+		p = append(p, el.Kind...)
+		p = append(p, '"')
 	}
 	if kind == ChangeElementSkipped {
 		p = append(p, `,"deviation":true`...)

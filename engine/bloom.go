@@ -17,13 +17,14 @@ type bloom struct {
 }
 
 // newBloom sizes a filter for entries at the false-positive rate of level i
-// of a chain: 1 % for the first filter, halved for every later one (about
-// 10 bits per entry and 7 probes, plus 1.44 bits and one probe per level).
+// of a chain: 0.1 % for the first filter, halved for every later one (15
+// bits per entry and 10 probes, plus 1.5 bits and one probe per level). A
+// false positive costs a store read on the hot path, a bit costs 1/8 byte.
 func newBloom(entries, level int) *bloom {
-	bitsPerEntry := 10 + (3*level+1)/2
+	bitsPerEntry := 15 + (3*level+1)/2
 	m := uint64(entries * bitsPerEntry)
 	m = (m + 63) &^ 63
-	return &bloom{bits: make([]uint64, m/64), m: m, k: 7 + level, limit: entries}
+	return &bloom{bits: make([]uint64, m/64), m: m, k: 10 + level, limit: entries}
 }
 
 var bloomSeed = maphash.MakeSeed()
@@ -54,8 +55,8 @@ func (b *bloom) has(h1, h2 uint64) bool {
 
 // bloomChain is a scalable Bloom filter: when its newest filter is full it
 // appends one twice as large with half the false-positive rate, so the rate
-// of the whole chain stays under 2 % however many entries arrive, a lookup
-// probes O(log n) filters, and memory stays near 1.5 bytes per entry.
+// of the whole chain stays under 0.2 % however many entries arrive, a lookup
+// probes O(log n) filters, and memory stays near 2 bytes per entry.
 type bloomChain struct {
 	size    int
 	filters []*bloom

@@ -28,16 +28,16 @@ func TestBloomChainFalsePositives(t *testing.T) {
 				}
 			}
 			fp := 0
-			const probes = 100_000
+			const probes = 1_000_000
 			for i := range probes {
 				if c.has("absent-" + strconv.Itoa(i)) {
 					fp++
 				}
 			}
-			if rate := float64(fp) / probes; rate > 0.025 {
-				t.Errorf("false-positive rate %.2f%% with %d filters, want under 2.5%%", 100*rate, len(c.filters))
+			if rate := float64(fp) / probes; rate > 0.003 {
+				t.Errorf("false-positive rate %.2f%% with %d filters, want under 0.3%%", 100*rate, len(c.filters))
 			}
-			if perEntry := float64(c.bytes()) / float64(tt.entries); perEntry > 4 {
+			if perEntry := float64(c.bytes()) / float64(tt.entries); perEntry > 6 {
 				t.Errorf("%.1f bytes per entry", perEntry)
 			}
 		})

@@ -107,23 +107,31 @@ func (g *group) instance(key int64) *instance {
 }
 
 // archive moves the finished element instances of the group's instances
-// out of the group record: each is written once under its own key (the
-// path, read by Instance) and dropped from memory. Only active element
+// out of the group record: those that finished in this batch are written
+// once, as one record per instance under the key of the first of them (the
+// path, read by Instance), and dropped from memory. Only active element
 // instances and the root (the process scope) take part in correlation, so
 // the group record, re-written on every change, stays small however long
 // the path grows.
 func (t *txn) archive(g *group) {
 	for _, in := range g.insts {
 		keep := in.elems[:0]
+		e := enc{b: t.scratch[:0]}
+		var first int64
 		for _, ei := range in.elems {
 			if ei.root || ei.state == ElementActive {
 				keep = append(keep, ei)
 				continue
 			}
-			e := enc{b: t.scratch[:0]}
+			if first == 0 {
+				first = ei.key
+				e.uvarint(recElemsV1)
+			}
 			encodeDoneElem(&e, ei, in.start)
-			t.scratch = e.b
-			t.kbuf = elemKey(t.kbuf, in.key, ei.key)
+		}
+		t.scratch = e.b
+		if first != 0 {
+			t.kbuf = elemKey(t.kbuf, in.key, first)
 			t.b.Set(t.kbuf, e.b, nil)
 		}
 		clear(in.elems[len(keep):])
@@ -132,7 +140,7 @@ func (t *txn) archive(g *group) {
 }
 
 func encodeDoneElem(e *enc, ei *elemInst, base time.Time) {
-	e.uvarint(recElemV1)
+	e.varint(ei.key)
 	e.str(ei.el)
 	e.b = append(e.b, stateCode(ei.state))
 	e.varint(ei.scope)
@@ -140,31 +148,29 @@ func encodeDoneElem(e *enc, ei *elemInst, base time.Time) {
 	e.rel(ei.end, base)
 }
 
-func decodeDoneElem(k, v []byte, base time.Time) (*elemInst, error) {
-	if len(k) != 17 {
-		return nil, fmt.Errorf("%w: element key of %d bytes", errCorrupt, len(k))
-	}
+// decodeDoneElems appends the element instances of one archive record.
+func decodeDoneElems(v []byte, base time.Time, out []*elemInst) ([]*elemInst, error) {
 	d := dec{b: v}
-	if r := d.uvarint(); r != recElemV1 {
-		return nil, fmt.Errorf("%w: element record version %d", errCorrupt, r)
+	if r := d.uvarint(); r != recElemsV1 {
+		return out, fmt.Errorf("%w: element record version %d", errCorrupt, r)
 	}
-	ei := &elemInst{key: int64(beU64(k[9:]))}
-	ei.el = d.str()
-	ei.state = stateOf(d.byte())
-	ei.scope = d.varint()
-	ei.start = d.rel(base)
-	ei.end = d.rel(base)
-	if d.err != nil {
-		return nil, d.err
+	for len(d.b) > 0 && d.err == nil {
+		ei := &elemInst{key: d.varint()}
+		ei.el = d.str()
+		ei.state = stateOf(d.byte())
+		ei.scope = d.varint()
+		ei.start = d.rel(base)
+		ei.end = d.rel(base)
+		out = append(out, ei)
 	}
-	return ei, nil
+	return out, d.err
 }
 
 // --- encoding ---
 
 const (
 	recGroupV1 = 1
-	recElemV1  = 1
+	recElemsV1 = 1
 )
 
 func encodeGroup(g *group, buf []byte) []byte {

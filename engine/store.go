@@ -19,7 +19,7 @@ const (
 	pMeta     = 'm' // m<name>                     → value
 	pGroup    = 'g' // g<correlation key>          → group record
 	pInstance = 'n' // n<instance key>              → correlation key of its group
-	pElem     = 'e' // e<instance key><element key> → finished element instance (written once)
+	pElem     = 'e' // e<instance key><element key> → element instances that finished in one batch (written once)
 	pTimer    = 't' // t<due><inst><elem><target>   → correlation key
 	pHeld     = 'h' // h<event time><ck>\x00<id>    → ""  (skip-ahead messages by event time)
 	pExpiry   = 'x' // x<expiry><ck>\x00<id>        → ""  (buffered messages by expiry)

@@ -344,7 +344,7 @@ func (e *Engine) Instance(key int64) (InstanceView, bool, error) {
 }
 
 // finishedElems reads the archived (finished) element instances of an
-// instance, in key order.
+// instance, in key order (the order entered).
 func (e *Engine) finishedElems(in *instance) ([]*elemInst, error) {
 	lo, hi := elemRange(in.key)
 	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
@@ -353,13 +353,14 @@ func (e *Engine) finishedElems(in *instance) ([]*elemInst, error) {
 	}
 	var out []*elemInst
 	for it.First(); it.Valid(); it.Next() {
-		ei, err := decodeDoneElem(it.Key(), it.Value(), in.start)
-		if err != nil {
+		if out, err = decodeDoneElems(it.Value(), in.start, out); err != nil {
 			it.Close()
 			return nil, err
 		}
-		out = append(out, ei)
 	}
+	// records are per batch: a scope that finished later than its children
+	// comes in a later record with a smaller key
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out, it.Close()
 }
 
