@@ -103,8 +103,9 @@ type scriptSender struct {
 	mu    sync.Mutex
 	fail  func(id string, attempt int) error // nil: always delivered
 	tries map[string]int
-	sent  []string    // delivered ids, in order
-	at    []time.Time // time of every attempt
+	sent    []string    // delivered ids, in order
+	at      []time.Time // time of every attempt
+	batches []int       // size of every attempt
 }
 
 func (s *scriptSender) send(_ context.Context, items []*item) []error {
@@ -114,6 +115,7 @@ func (s *scriptSender) send(_ context.Context, items []*item) []error {
 		s.tries = map[string]int{}
 	}
 	s.at = append(s.at, time.Now())
+	s.batches = append(s.batches, len(items))
 	errs := make([]error, len(items))
 	for i, it := range items {
 		s.tries[it.a.ID]++
@@ -128,6 +130,12 @@ func (s *scriptSender) send(_ context.Context, items []*item) []error {
 }
 
 func (s *scriptSender) close() error { return nil }
+
+func (s *scriptSender) batchSizes() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.batches)
+}
 
 func (s *scriptSender) delivered() []string {
 	s.mu.Lock()
@@ -490,4 +498,99 @@ func TestRoute(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A worker with Linger waits for a full batch, but no longer than Linger;
+// without Linger it sends what is queued at once.
+func TestLinger(t *testing.T) {
+	tests := []struct {
+		name   string
+		linger time.Duration
+		adds   []int // actions added, one call each, before waiting
+		wait   time.Duration
+		want   []int // batch sizes sent after the wait
+	}{
+		{"no linger sends at once", 0, []int{1}, 0, []int{1}},
+		{"partial batch waits for the linger", time.Second, []int{2}, 999 * time.Millisecond, nil},
+		{"partial batch goes out after the linger", time.Second, []int{2}, time.Second, []int{2}},
+		{"a full batch ends the linger", time.Minute, []int{1, 2}, 0, []int{3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &scriptSender{}
+				f := startFixture(t, Options{Linger: tt.linger, BatchSize: 3}, map[string]*scriptSender{"commands": s})
+				defer f.stop()
+				for _, n := range tt.adds {
+					f.ob.add("commands", "T", n)
+					synctest.Wait()
+				}
+				time.Sleep(tt.wait)
+				synctest.Wait()
+				if got := s.batchSizes(); !slices.Equal(got, tt.want) {
+					t.Errorf("batches %v, want %v", got, tt.want)
+				}
+			})
+		})
+	}
+}
+
+// gatedOutbox holds MarkActions until the test opens the gate, and records
+// how many updates every call carried.
+type gatedOutbox struct {
+	*memOutbox
+	gate  chan struct{}
+	mu    sync.Mutex
+	calls []int
+}
+
+func (g *gatedOutbox) MarkActions(ctx context.Context, us []engine.ActionUpdate) error {
+	g.mu.Lock()
+	g.calls = append(g.calls, len(us))
+	g.mu.Unlock()
+	<-g.gate
+	return g.memOutbox.MarkActions(ctx, us)
+}
+
+// Attempts that finish while the outbox is still recording an earlier one
+// are recorded together, with one MarkActions call; until then they stay in
+// flight and are not read again.
+func TestMarksCoalesce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := &gatedOutbox{memOutbox: newMemOutbox(), gate: make(chan struct{})}
+		s := &scriptSender{}
+		r, err := New(Options{Outbox: ob, BatchSize: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.newSender = func(string, string, string) sender { return s }
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		ids := ob.add("commands", "T", 1)
+		synctest.Wait() // the first mark is blocked
+		ids = append(ids, ob.add("commands", "T", 2)...)
+		synctest.Wait() // the other two attempts wait behind it
+		if got := s.delivered(); !slices.Equal(got, ids) {
+			t.Errorf("sent %v before the first mark, want %v (each once)", got, ids)
+		}
+		close(ob.gate)
+		synctest.Wait()
+		ob.mu.Lock()
+		calls := slices.Clone(ob.calls)
+		ob.mu.Unlock()
+		if !slices.Equal(calls, []int{1, 2}) {
+			t.Errorf("MarkActions calls with %v updates, want [1 2]", calls)
+		}
+		if n := ob.pending(); n != 0 {
+			t.Errorf("%d actions still pending", n)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := s.delivered(); !slices.Equal(got, ids) {
+			t.Errorf("sent %v, want %v (each once)", got, ids)
+		}
+	})
 }
