@@ -100,9 +100,9 @@ func (o *memOutbox) pending() int {
 
 // scriptSender records what it is asked to send and fails as told.
 type scriptSender struct {
-	mu    sync.Mutex
-	fail  func(id string, attempt int) error // nil: always delivered
-	tries map[string]int
+	mu      sync.Mutex
+	fail    func(id string, attempt int) error // nil: always delivered
+	tries   map[string]int
 	sent    []string    // delivered ids, in order
 	at      []time.Time // time of every attempt
 	batches []int       // size of every attempt
