@@ -1,13 +1,16 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math/bits"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,33 +26,98 @@ func (s *Store) Apply(ctx context.Context, b *history.Batch) error {
 		return fmt.Errorf("apply history batch %d: %w", b.Checkpoint, err)
 	}
 	defer tx.Rollback()
-	w := writer{ctx: ctx, tx: tx}
+	w := writer{ctx: ctx, tx: tx, s: s}
 	if err := w.apply(b); err != nil {
 		return fmt.Errorf("apply history batch %d: %w", b.Checkpoint, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (name, value) VALUES ('checkpoint', ?)
+	if err := w.exec(`INSERT INTO meta (name, value) VALUES ('checkpoint', ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, int64(b.Checkpoint)); err != nil {
 		return fmt.Errorf("apply history batch %d: write checkpoint: %w", b.Checkpoint, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("apply history batch %d: commit: %w", b.Checkpoint, err)
 	}
+	s.keep(ctx, w.fresh)
 	return nil
 }
 
 type writer struct {
-	ctx context.Context
-	tx  *sql.Tx
-	buf []byte
-	txt textBuilder
+	ctx  context.Context
+	tx   *sql.Tx
+	s    *Store
+	buf  []byte
+	docs *bytes.Buffer
+	enc  *json.Encoder
+	// fresh are statements not prepared for reuse yet.
+	fresh []string
+	// started holds the start times of the batch's instances (written
+	// before its element instances).
+	started map[int64]int64
+	txt     textBuilder
 }
 
-func (w *writer) prepare(q string) (*sql.Stmt, error) {
+// stmt returns q prepared on the write connection, bound to the
+// transaction. Statements are prepared once per Store and reused by every
+// batch: parsing the long multi-row INSERTs anew for each batch cost more
+// than a tenth of Apply. A statement seen for the first time is prepared in
+// the transaction (the one write connection is busy with it) and once more
+// on the connection after the commit, for the following batches.
+func (w *writer) stmt(q string) (*sql.Stmt, error) {
+	if st := w.s.stmts[q]; st != nil {
+		return w.tx.StmtContext(w.ctx, st), nil
+	}
 	st, err := w.tx.PrepareContext(w.ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("prepare %s: %w", firstLine(q), err)
 	}
+	w.fresh = append(w.fresh, q)
 	return st, nil
+}
+
+// encode renders v as JSON (as json.Marshal does) into the writer's
+// document buffer: one growing buffer per batch instead of one allocation
+// per document. The result stays valid for the whole transaction.
+func (w *writer) encode(v any) ([]byte, error) {
+	if w.enc == nil {
+		w.s.docs.Reset()
+		w.docs = &w.s.docs
+		w.enc = json.NewEncoder(w.docs)
+	}
+	start := w.docs.Len()
+	if err := w.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	b := w.docs.Bytes()
+	return b[start : len(b)-1 : len(b)-1], nil // without Encode's newline
+}
+
+// keep prepares the statements first seen in the last transaction on the
+// write connection (now free), so later batches reuse them.
+func (s *Store) keep(ctx context.Context, queries []string) {
+	for _, q := range queries {
+		if s.stmts[q] != nil {
+			continue
+		}
+		st, err := s.wdb.PrepareContext(ctx, q)
+		if err != nil {
+			s.log.Debug("prepare statement for reuse", "statement", firstLine(q), "err", err)
+			continue
+		}
+		if s.stmts == nil {
+			s.stmts = map[string]*sql.Stmt{}
+		}
+		s.stmts[q] = st
+	}
+}
+
+// exec runs q (prepared once, see [writer.stmt]) in the transaction.
+func (w *writer) exec(q string, args ...any) error {
+	st, err := w.stmt(q)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(w.ctx, args...)
+	return err
 }
 
 func ns(t time.Time) int64 {
@@ -101,56 +169,106 @@ const rowsPerStatement = 200
 
 // insertRows runs head + "VALUES (?, ...), (?, ...)" + tail for rows of
 // cols values each, in chunks: one statement per chunk instead of one per
-// row is what makes ingest fast.
+// row is what makes ingest fast. Chunks have rowsPerStatement rows, and the
+// rest is split into powers of two, so that a handful of statement shapes
+// per table serve every batch size and stay prepared (see [writer.stmt]).
 func (w *writer) insertRows(head string, cols int, tail string, rows []any) error {
 	n := len(rows) / cols
-	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
-	for start := 0; start < n; start += rowsPerStatement {
-		end := min(n, start+rowsPerStatement)
-		var q strings.Builder
-		q.WriteString(head)
-		q.WriteString(" VALUES ")
-		for i := start; i < end; i++ {
-			if i > start {
-				q.WriteString(", ")
-			}
-			q.WriteString(one)
+	for start := 0; start < n; {
+		size := rowsPerStatement
+		for size > n-start {
+			size = 1 << (bits.Len(uint(n-start)) - 1)
 		}
-		q.WriteString(" ")
-		q.WriteString(tail)
-		if _, err := w.tx.ExecContext(w.ctx, q.String(), rows[start*cols:end*cols]...); err != nil {
+		st, err := w.stmt(insertSQL(head, cols, size, tail))
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(w.ctx, rows[start*cols:(start+size)*cols]...); err != nil {
 			return fmt.Errorf("%s: %w", firstLine(head), err)
 		}
+		start += size
 	}
 	return nil
 }
 
-// lookup runs query (which has one "%s" for an IN list) for the keys in
-// chunks and calls scan for each row.
-func lookup[K any](w *writer, query string, keys []K, scan func(*sql.Rows) error) error {
-	for start := 0; start < len(keys); start += 500 {
-		end := min(len(keys), start+500)
-		args := make([]any, 0, end-start)
-		for _, k := range keys[start:end] {
-			args = append(args, k)
+// insertSQL is head + VALUES with n rows of cols placeholders + tail.
+func insertSQL(head string, cols, n int, tail string) string {
+	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
+	var q strings.Builder
+	q.Grow(len(head) + len(tail) + n*(len(one)+2) + 10)
+	q.WriteString(head)
+	q.WriteString(" VALUES ")
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
 		}
-		in := strings.Repeat("?, ", end-start-1) + "?"
-		rows, err := w.tx.QueryContext(w.ctx, fmt.Sprintf(query, in), args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		q.WriteString(one)
+	}
+	q.WriteString(" ")
+	q.WriteString(tail)
+	return q.String()
+}
+
+// lookup runs query (which has one "%s" standing for a subquery yielding
+// the keys) for the keys and calls scan for each row. The keys travel as one
+// JSON array parameter (json_each), so the statement text is the same for
+// every batch and stays prepared.
+func lookup[K int64 | string](w *writer, query string, keys []K, scan func(*sql.Rows) error) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	st, err := w.stmt(fmt.Sprintf(query, "SELECT value FROM json_each(?)"))
+	if err != nil {
+		return err
+	}
+	w.buf = appendJSONArray(w.buf[:0], keys)
+	rows, err := st.QueryContext(w.ctx, string(w.buf))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
 			return err
 		}
 	}
-	return nil
+	return rows.Err()
+}
+
+// appendJSONString appends s as a JSON string (bytes other than quotes,
+// backslashes and control characters are copied as they are, which SQLite's
+// JSON functions hand back unchanged).
+func appendJSONString(buf []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	buf = append(buf, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			buf = append(buf, '\\', c)
+		case c < 0x20:
+			buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			buf = append(buf, c)
+		}
+	}
+	return append(buf, '"')
+}
+
+// appendJSONArray appends keys as a JSON array.
+func appendJSONArray[K int64 | string](buf []byte, keys []K) []byte {
+	buf = append(buf, '[')
+	for i, k := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		switch k := any(k).(type) {
+		case int64:
+			buf = strconv.AppendInt(buf, k, 10)
+		case string:
+			buf = appendJSONString(buf, k)
+		}
+	}
+	return append(buf, ']')
 }
 
 func deleteIn(w *writer, table string, ids []int64) error {
@@ -168,6 +286,7 @@ func (w *writer) instances(docs []history.Instance) error {
 		keys[i] = docs[i].Key
 	}
 	hashes := make(map[int64]int64, len(docs))
+	w.started = make(map[int64]int64, len(docs))
 	if err := lookup(w, "SELECT key, text_hash FROM instances WHERE key IN (%s)", keys, func(r *sql.Rows) error {
 		var k, h int64
 		err := r.Scan(&k, &h)
@@ -181,13 +300,14 @@ func (w *writer) instances(docs []history.Instance) error {
 	var stale []int64
 	for i := range docs {
 		d := &docs[i]
-		doc, err := json.Marshal(d)
+		doc, err := w.encode(d)
 		if err != nil {
 			return fmt.Errorf("encode instance %d: %w", d.Key, err)
 		}
 		body := w.txt.instance(d)
 		h := textHash(body)
 		rows = append(rows, d.Key, d.ProcessID, d.Version, d.CorrelationKey, d.State, ns(d.StartedAt), nullNS(d.EndedAt), h, doc)
+		w.started[d.Key] = ns(d.StartedAt)
 		old, exists := hashes[d.Key]
 		if exists && old == h {
 			continue
@@ -242,7 +362,15 @@ func (w *writer) elements(docs []history.ElementInstance) error {
 	// The instance's start orders stuck listings (instances are written
 	// before their elements in every batch).
 	started := map[int64]int64{}
-	if err := lookup(w, "SELECT key, started_at FROM instances WHERE key IN (%s)", slices.Compact(slices.Sorted(slices.Values(insts))), func(r *sql.Rows) error {
+	var unknown []int64
+	for _, k := range slices.Compact(slices.Sorted(slices.Values(insts))) {
+		if t, ok := w.started[k]; ok {
+			started[k] = t
+		} else {
+			unknown = append(unknown, k)
+		}
+	}
+	if err := lookup(w, "SELECT key, started_at FROM instances WHERE key IN (%s)", unknown, func(r *sql.Rows) error {
 		var k, t int64
 		err := r.Scan(&k, &t)
 		started[k] = t
@@ -277,7 +405,7 @@ func (w *writer) elements(docs []history.ElementInstance) error {
 		case d.State != history.ElementActive && !seen:
 			agg(d).add(d)
 		}
-		doc, err := json.Marshal(d)
+		doc, err := w.encode(d)
 		if err != nil {
 			return fmt.Errorf("encode element instance %d: %w", d.Key, err)
 		}
@@ -300,20 +428,18 @@ func (w *writer) addHours(hours map[hourKey]*hourAgg) error {
 	if len(hours) == 0 {
 		return nil
 	}
-	get, err := w.prepare(`SELECT active, completed, skipped, terminated, sum_ms, hist FROM element_hours
+	get, err := w.stmt(`SELECT active, completed, skipped, terminated, sum_ms, hist FROM element_hours
 		WHERE process_id = ? AND element_id = ? AND hour = ? AND version = ?`)
 	if err != nil {
 		return err
 	}
-	defer get.Close()
-	put, err := w.prepare(`INSERT INTO element_hours (process_id, element_id, hour, version, active, completed, skipped, terminated, sum_ms, hist)
+	put, err := w.stmt(`INSERT INTO element_hours (process_id, element_id, hour, version, active, completed, skipped, terminated, sum_ms, hist)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (process_id, element_id, hour, version) DO UPDATE SET active = excluded.active, completed = excluded.completed,
 			skipped = excluded.skipped, terminated = excluded.terminated, sum_ms = excluded.sum_ms, hist = excluded.hist`)
 	if err != nil {
 		return err
 	}
-	defer put.Close()
 	for k, a := range hours {
 		var old hourAgg
 		var blob []byte
@@ -364,7 +490,7 @@ func (w *writer) events(docs []history.Event) error {
 	var stale []int64
 	for i := range docs {
 		d := &docs[i]
-		doc, err := json.Marshal(d)
+		doc, err := w.encode(d)
 		if err != nil {
 			return fmt.Errorf("encode event %q: %w", d.ID, err)
 		}
@@ -401,7 +527,7 @@ func (w *writer) incidents(docs []history.Incident) error {
 	rows := make([]any, 0, 9*len(docs))
 	for i := range docs {
 		d := &docs[i]
-		doc, err := json.Marshal(d)
+		doc, err := w.encode(d)
 		if err != nil {
 			return fmt.Errorf("encode incident %q: %w", d.ID, err)
 		}
@@ -420,7 +546,7 @@ func (w *writer) actions(docs []history.Action) error {
 	rows := make([]any, 0, 5*len(docs))
 	for i := range docs {
 		d := &docs[i]
-		doc, err := json.Marshal(d)
+		doc, err := w.encode(d)
 		if err != nil {
 			return fmt.Errorf("encode action %q: %w", d.ID, err)
 		}
