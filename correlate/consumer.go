@@ -112,11 +112,12 @@ type Consumer struct {
 	running atomic.Bool
 	stopped chan struct{}
 
-	// Owned by the processing goroutine.
+	free chan *work // applied batches whose slices the batcher reuses
+
+	// Owned by the applier goroutine.
+	merge      merger
 	gen        *kafka.Generation
 	genID      int
-	batch      []engine.Message
-	metas      []meta
 	lastCommit time.Time
 	lastTick   time.Time
 	nextDue    time.Time // earliest pending timer after the last tick; zero if none
@@ -149,6 +150,7 @@ type item struct {
 type meta struct {
 	raw []byte
 	hwm int64
+	gen int // generation of a Kafka record
 	req *httpReq
 	idx int
 }
@@ -194,6 +196,7 @@ func New(opts Options) (*Consumer, error) {
 		items:     make(chan item, 4096),
 		ctl:       make(chan any),
 		stopped:   make(chan struct{}),
+		free:      make(chan *work, 2),
 		parts:     map[engine.TopicPartition]*partState{},
 		counters:  map[string]map[engine.Result]prometheus.Counter{},
 	}
@@ -324,7 +327,29 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		wg.Go(func() { c.groupLoop(ctx, group) })
 	}
-	err := c.process(ctx)
+	// The applier's context outlives ctx by at most finalGrace, so that the
+	// batch in hand is applied after a cancellation.
+	actx, acancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer acancel()
+	pipe := make(chan *work) // unbuffered: a batch is handed over when the applier is free
+	applierDone := make(chan struct{})
+	var err error
+	go func() {
+		defer close(applierDone)
+		err = c.applyLoop(actx, pipe)
+	}()
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(finalGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			acancel()
+		case <-applierDone:
+		}
+	})
+	c.batchLoop(ctx, pipe, applierDone)
+	<-applierDone
+	stopGrace()
 	cancel()
 	if group != nil {
 		if cerr := group.Close(); cerr != nil {
@@ -472,62 +497,178 @@ func (c *Consumer) refine(m *engine.Message) {
 	}
 }
 
-// process is the single goroutine that owns batching, the engine calls and
-// the offsets.
-func (c *Consumer) process(ctx context.Context) error {
-	ticker := time.NewTicker(c.tickEvery)
-	defer ticker.Stop()
+// The pipeline has two stages. The batcher ([Consumer.batchLoop]) gathers
+// decoded records and HTTP requests into a batch; the applier
+// ([Consumer.applyLoop]) applies batches to the engine one at a time, in the
+// order the batcher hands them over, and owns the positions, commits, ticks
+// and dead letters. While the engine applies one batch the next one fills, so
+// the engine does not wait for batching, and the batch grows to whatever
+// arrived meanwhile (up to the batch size): group commit.
+
+// work is what the batcher hands to the applier: a batch, or a control
+// message (a generation starts or ends) to handle after the batches before it.
+type work struct {
+	msgs  []engine.Message
+	metas []meta
+	ctl   any
+}
+
+// finalGrace bounds how long the applier may take to finish the batch in
+// hand (and write its dead letters) after the consumer is cancelled.
+const finalGrace = 30 * time.Second
+
+// newWork returns an empty batch, reusing the slices of an applied one.
+func (c *Consumer) newWork() *work {
+	select {
+	case w := <-c.free:
+		return w
+	default:
+		return &work{msgs: make([]engine.Message, 0, c.batchSize), metas: make([]meta, 0, c.batchSize)}
+	}
+}
+
+// recycle gives an applied batch's slices back to the batcher.
+func (c *Consumer) recycle(w *work) {
+	clear(w.msgs) // drop the records' bytes
+	clear(w.metas)
+	w.msgs, w.metas = w.msgs[:0], w.metas[:0]
+	select {
+	case c.free <- w:
+	default:
+	}
+}
+
+func (w *work) addItem(it *item) {
+	w.msgs = append(w.msgs, it.msg)
+	w.metas = append(w.metas, meta{raw: it.raw, hwm: it.hwm, gen: it.gen})
+}
+
+func (w *work) addRequest(r *httpReq) {
+	for i := range r.msgs {
+		w.msgs = append(w.msgs, r.msgs[i])
+		w.metas = append(w.metas, meta{req: r, idx: i, hwm: -1})
+	}
+}
+
+// failRequests answers the HTTP requests of a batch that will not be applied.
+func failRequests(metas []meta, err error) {
+	for _, mt := range metas {
+		if mt.req != nil && mt.req.err == nil {
+			mt.req.err = err
+			close(mt.req.done)
+		}
+	}
+}
+
+// batchLoop is the batcher. A batch is ready when it holds batchSize
+// messages or linger has passed since its first one; a ready batch goes to
+// the applier as soon as the applier is free, and keeps taking records until
+// then. A full batch takes no more records, and a ready one no more HTTP
+// requests, which then wait in their queue (and further ones are refused).
+// When ctx ends the batch in hand is handed over and out is closed.
+func (c *Consumer) batchLoop(ctx context.Context, out chan<- *work, applierDone <-chan struct{}) {
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	defer linger.Stop()
-	// The batch in hand is finished even when ctx is cancelled.
-	final := func() error {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		err := c.flush(fctx)
-		c.commit(true)
-		return err
-	}
-	// grow flushes a full batch and starts the linger time when a batch
-	// begins (had was its size before the last addition).
-	grow := func(had int) error {
-		if len(c.batch) >= c.batchSize {
-			linger.Stop()
-			return c.flush(ctx)
+	w := c.newWork()
+	lingered := false
+	// hand gives x to the applier; false when the applier has stopped.
+	hand := func(x *work) bool {
+		select {
+		case out <- x:
+			return true
+		case <-applierDone:
+			return false
 		}
-		if had == 0 {
-			linger.Reset(c.linger)
-		}
-		return nil
 	}
+	next := func() {
+		w, lingered = c.newWork(), false
+		linger.Stop()
+	}
+	for {
+		full := len(w.msgs) >= c.batchSize
+		var send chan<- *work
+		items, reqs := c.items, c.httpCh
+		if full || (lingered && len(w.msgs) > 0) {
+			send, reqs = out, nil
+		}
+		if full {
+			items = nil
+		}
+		select {
+		case send <- w:
+			next()
+		case it := <-items:
+			if len(w.msgs) == 0 {
+				linger.Reset(c.linger)
+			}
+			w.addItem(&it)
+			// Take what is already waiting without a full select per record.
+		drain:
+			for len(w.msgs) < c.batchSize {
+				select {
+				case it = <-c.items:
+					w.addItem(&it)
+				default:
+					break drain
+				}
+			}
+		case r := <-reqs:
+			if len(w.msgs) == 0 {
+				linger.Reset(c.linger)
+			}
+			w.addRequest(r)
+		case <-linger.C:
+			lingered = true
+		case cm := <-c.ctl:
+			// A generation change waits for the batches before it.
+			if len(w.msgs) > 0 {
+				if !hand(w) {
+					failRequests(w.metas, ErrStopped)
+					return
+				}
+				next()
+			}
+			if !hand(&work{ctl: cm}) {
+				return
+			}
+		case <-ctx.Done():
+			if len(w.msgs) > 0 && !hand(w) {
+				failRequests(w.metas, ErrStopped)
+			}
+			close(out)
+			return
+		case <-applierDone:
+			failRequests(w.metas, ErrStopped)
+			return
+		}
+	}
+}
+
+// applyLoop is the applier: it applies the batches the batcher hands over,
+// handles generation changes after the batches before them, commits and
+// ticks the engine. It returns nil when in is closed (after a final commit)
+// and an error when the engine fails.
+func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
+	ticker := time.NewTicker(c.tickEvery)
+	defer ticker.Stop()
 	if err := c.tick(ctx); err != nil {
 		return err
 	}
 	for {
 		select {
-		case <-ctx.Done():
-			return final()
-		case it := <-c.items:
-			if !c.accept(&it) {
+		case w, ok := <-in:
+			if !ok {
+				c.commit(true)
+				return nil
+			}
+			if w.ctl != nil {
+				c.control(ctx, w.ctl)
 				continue
 			}
-			had := len(c.batch)
-			c.batch = append(c.batch, it.msg)
-			c.metas = append(c.metas, meta{raw: it.raw, hwm: it.hwm})
-			if err := grow(had); err != nil {
-				return err
-			}
-		case r := <-c.httpCh:
-			had := len(c.batch)
-			for i := range r.msgs {
-				c.batch = append(c.batch, r.msgs[i])
-				c.metas = append(c.metas, meta{req: r, idx: i, hwm: -1})
-			}
-			if err := grow(had); err != nil {
-				return err
-			}
-		case <-linger.C:
-			if err := c.flush(ctx); err != nil {
+			err := c.flush(ctx, w)
+			c.recycle(w)
+			if err != nil {
 				return err
 			}
 		case <-ticker.C:
@@ -535,34 +676,36 @@ func (c *Consumer) process(ctx context.Context) error {
 			if err := c.tick(ctx); err != nil {
 				return err
 			}
-		case cm := <-c.ctl:
-			if err := c.flush(ctx); err != nil {
-				return err
-			}
-			switch cm := cm.(type) {
-			case genStart:
-				cm.reply <- c.startGeneration(ctx, cm.gen)
-			case genEnd:
-				if cm.id == c.genID {
-					c.commit(true)
-					c.gen = nil
-					c.mu.Lock()
-					clear(c.parts)
-					c.mu.Unlock()
-					c.m.partitions.Set(0)
-				}
-			}
 		}
 	}
 }
 
-// accept drops records of an ended generation or behind the partition's
-// position (already applied).
-func (c *Consumer) accept(it *item) bool {
-	if it.gen != c.genID {
+// control handles a generation change; every batch handed over before it
+// has been applied.
+func (c *Consumer) control(ctx context.Context, cm any) {
+	switch cm := cm.(type) {
+	case genStart:
+		cm.reply <- c.startGeneration(ctx, cm.gen)
+	case genEnd:
+		if cm.id == c.genID {
+			c.commit(true)
+			c.gen = nil
+			c.mu.Lock()
+			clear(c.parts)
+			c.mu.Unlock()
+			c.m.partitions.Set(0)
+		}
+	}
+}
+
+// accept tells whether a record is to be applied: not when it belongs to an
+// ended generation or lies behind the partition's position (already
+// applied).
+func (c *Consumer) accept(m *engine.Message, gen int) bool {
+	if gen != c.genID {
 		return false
 	}
-	p := it.msg.Position
+	p := m.Position
 	ps := c.parts[engine.TopicPartition{Topic: p.Topic, Partition: p.Partition}]
 	if ps == nil || p.Offset < ps.pending {
 		return false
@@ -650,15 +793,24 @@ func (c *Consumer) startGeneration(ctx context.Context, gen *kafka.Generation) g
 	return genAssigned{id: c.genID, starts: starts}
 }
 
-// flush applies the batch in hand, writes its dead letters, and updates the
+// flush applies a batch, writes its dead letters, and updates the
 // partitions' positions.
-func (c *Consumer) flush(ctx context.Context) error {
-	if len(c.batch) == 0 {
+func (c *Consumer) flush(ctx context.Context, w *work) error {
+	// Drop records the engine has (or the generation no longer wants), in place.
+	n := 0
+	for i := range w.msgs {
+		if w.metas[i].req == nil && !c.accept(&w.msgs[i], w.metas[i].gen) {
+			continue
+		}
+		w.msgs[n], w.metas[n] = w.msgs[i], w.metas[i]
+		n++
+	}
+	clear(w.msgs[n:])
+	w.msgs, w.metas = w.msgs[:n], w.metas[:n]
+	if n == 0 {
 		return nil
 	}
-	batch, metas := mergeByEventTime(c.batch, c.metas)
-	c.batch = make([]engine.Message, 0, c.batchSize)
-	c.metas = make([]meta, 0, c.batchSize)
+	batch, metas := c.merge.merge(w.msgs, w.metas)
 	began := time.Now()
 	outs, err := c.eng.Apply(ctx, batch)
 	if err == nil && len(outs) != len(batch) {
@@ -666,12 +818,7 @@ func (c *Consumer) flush(ctx context.Context) error {
 	}
 	if err != nil {
 		err = fmt.Errorf("apply batch of %d messages: %w", len(batch), err)
-		for _, mt := range metas {
-			if mt.req != nil && mt.req.err == nil {
-				mt.req.err = err
-				close(mt.req.done)
-			}
-		}
+		failRequests(metas, err)
 		return err
 	}
 	c.m.applySecs.Observe(time.Since(began).Seconds())
@@ -959,43 +1106,104 @@ func (c *Consumer) Readiness() (bool, any) {
 // buffer. Exactly-once is unaffected: the batch is applied atomically and the
 // engine stores each partition's highest offset.
 func mergeByEventTime(batch []engine.Message, metas []meta) ([]engine.Message, []meta) {
-	type seq struct{ idx []int }
-	var order []*seq
-	byKey := map[any]*seq{}
-	for i := range batch {
-		var key any
-		if metas[i].req != nil {
-			key = metas[i].req
-		} else {
-			key = engine.TopicPartition{Topic: batch[i].Position.Topic, Partition: batch[i].Position.Partition}
-		}
-		s := byKey[key]
-		if s == nil {
-			s = &seq{}
-			byKey[key] = s
-			order = append(order, s)
-		}
-		s.idx = append(s.idx, i)
+	var g merger
+	return g.merge(batch, metas)
+}
+
+// merger does [mergeByEventTime] with buffers it keeps from batch to batch.
+// The slices merge returns are valid until its next call.
+type merger struct {
+	seqOf map[engine.TopicPartition]int32
+	reqOf map[*httpReq]int32
+	seq   []int32 // sequence of each message
+	count []int32 // messages per sequence, then where its next one is in idx
+	end   []int32 // where each sequence ends in idx
+	idx   []int32 // message indexes grouped by sequence, in batch order
+	sec   []int64 // event time of each message: Unix seconds
+	nsec  []int32 // and nanoseconds
+	outB  []engine.Message
+	outM  []meta
+}
+
+func (g *merger) merge(batch []engine.Message, metas []meta) ([]engine.Message, []meta) {
+	if g.seqOf == nil {
+		g.seqOf = map[engine.TopicPartition]int32{}
+		g.reqOf = map[*httpReq]int32{}
 	}
-	if len(order) < 2 {
+	clear(g.seqOf)
+	clear(g.reqOf)
+	n := len(batch)
+	g.seq = slices.Grow(g.seq[:0], n)[:n]
+	g.count = g.count[:0]
+	for i := range batch {
+		var s int32
+		var ok bool
+		if r := metas[i].req; r != nil {
+			if s, ok = g.reqOf[r]; !ok {
+				s = int32(len(g.count))
+				g.reqOf[r] = s
+			}
+		} else {
+			tp := engine.TopicPartition{Topic: batch[i].Position.Topic, Partition: batch[i].Position.Partition}
+			if s, ok = g.seqOf[tp]; !ok {
+				s = int32(len(g.count))
+				g.seqOf[tp] = s
+			}
+		}
+		if !ok {
+			g.count = append(g.count, 0)
+		}
+		g.count[s]++
+		g.seq[i] = s
+	}
+	k := len(g.count)
+	if k < 2 {
 		return batch, metas
 	}
-	outB := make([]engine.Message, 0, len(batch))
-	outM := make([]meta, 0, len(metas))
-	for len(outB) < len(batch) {
-		best := -1
-		for j, s := range order {
-			if len(s.idx) == 0 {
+	// Group the indexes by sequence: count[s] becomes where sequence s starts.
+	g.end = slices.Grow(g.end[:0], k)[:k]
+	var at int32
+	for s, c := range g.count {
+		g.count[s] = at
+		at += c
+		g.end[s] = at
+	}
+	g.idx = slices.Grow(g.idx[:0], n)[:n]
+	g.sec = slices.Grow(g.sec[:0], n)[:n]
+	g.nsec = slices.Grow(g.nsec[:0], n)[:n]
+	for i := range batch {
+		s := g.seq[i]
+		g.idx[g.count[s]] = int32(i)
+		g.count[s]++
+		t := batch[i].EventTime
+		g.sec[i], g.nsec[i] = t.Unix(), int32(t.Nanosecond())
+	}
+	for s := range k { // back to the starts
+		if s == 0 {
+			g.count[s] = 0
+		} else {
+			g.count[s] = g.end[s-1]
+		}
+	}
+	clear(g.outB[min(n, len(g.outB)):]) // drop what the previous batch left beyond this one
+	clear(g.outM[min(n, len(g.outM)):])
+	g.outB = slices.Grow(g.outB[:0], n)
+	g.outM = slices.Grow(g.outM[:0], n)
+	for range n {
+		best, bi := -1, int32(0)
+		for s := range k {
+			p := g.count[s]
+			if p == g.end[s] {
 				continue
 			}
-			if best < 0 || batch[s.idx[0]].EventTime.Before(batch[order[best].idx[0]].EventTime) {
-				best = j
+			i := g.idx[p]
+			if best < 0 || g.sec[i] < g.sec[bi] || (g.sec[i] == g.sec[bi] && g.nsec[i] < g.nsec[bi]) {
+				best, bi = s, i
 			}
 		}
-		i := order[best].idx[0]
-		order[best].idx = order[best].idx[1:]
-		outB = append(outB, batch[i])
-		outM = append(outM, metas[i])
+		g.count[best]++
+		g.outB = append(g.outB, batch[bi])
+		g.outM = append(g.outM, metas[bi])
 	}
-	return outB, outM
+	return g.outB, g.outM
 }

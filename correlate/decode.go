@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -71,10 +73,13 @@ type field struct {
 	attr     string
 	isData   bool
 	dataPath string
+	// top is the index of a one-segment path's field in [Source.top]: it is
+	// read from the one scan of the value's members (-1: not one segment).
+	top int
 }
 
 func compileField(key, expr string) (field, error) {
-	f := field{name: key}
+	f := field{name: key, top: -1}
 	if expr == "" {
 		return f, nil
 	}
@@ -108,7 +113,19 @@ type Source struct {
 	id         field
 	time       field
 	vars       field
+	// top names the value's top-level members decoding reads: the
+	// CloudEvents attributes, then the one-segment paths' fields. One pass
+	// over the value finds them all (see [event.scan]).
+	top []string
 }
+
+// ceAttrs are the CloudEvents attributes decoding reads; they come first in
+// [Source.top].
+var ceAttrs = []string{"specversion", "id", "source", "type", "time", "datacontenttype", "data", "correlationkey", "traceid", "subject"}
+
+// maxTop bounds [Source.top]; a source with more distinct one-segment
+// fields reads the rest with a lookup each.
+const maxTop = 16
 
 // CompileSource checks and compiles one config source, applying the
 // documented defaults to zero values.
@@ -152,6 +169,20 @@ func CompileSource(cs config.Source) (*Source, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("source %q: %w", s.Name, err)
 	}
+	s.top = slices.Clone(ceAttrs)
+	for _, f := range []*field{&s.msgName, &s.key, &s.id, &s.time, &s.vars} {
+		if f.path == nil || f.path.Origin() != jsonpath.Value {
+			continue
+		}
+		if segs := f.path.Segments(); len(segs) == 1 && segs[0].Index < 0 {
+			i := slices.Index(s.top, segs[0].Field)
+			if i < 0 && len(s.top) < maxTop {
+				i = len(s.top)
+				s.top = append(s.top, segs[0].Field)
+			}
+			f.top = i
+		}
+	}
 	return s, nil
 }
 
@@ -170,6 +201,51 @@ type Record struct {
 type event struct {
 	rec  *Record
 	mode mode
+	// val is the record value as a string sharing its bytes: gjson results
+	// point into it without copies. Record values are never modified; what
+	// decoding keeps in the message is copied (see [cloneResult]).
+	val string
+	// Top-level members of a JSON object value, by index in src.top, when
+	// scanned is set.
+	src     *Source
+	scanned bool
+	members [maxTop]gjson.Result
+}
+
+// stringOf is b as a string sharing its bytes; b must not change afterwards.
+func stringOf(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// scan reads the members of the value (a valid JSON object) in one pass:
+// the first occurrence of each name in src.top, like a gjson lookup.
+func (e *event) scan() {
+	names := e.src.top
+	left := len(names)
+	if left == 0 {
+		return
+	}
+	gjson.Parse(e.val).ForEach(func(k, v gjson.Result) bool {
+		for i, n := range names {
+			if k.Str == n && !e.members[i].Exists() {
+				e.members[i] = v
+				left--
+				break
+			}
+		}
+		return left > 0
+	})
+	e.scanned = true
+}
+
+// member is the top-level member name of a JSON value.
+func (e *event) member(name string) gjson.Result {
+	if e.scanned {
+		if i := slices.Index(e.src.top, name); i >= 0 {
+			return e.members[i]
+		}
+	}
+	return gjson.Get(e.val, name)
 }
 
 func (e *event) header(name string) ([]byte, bool) {
@@ -190,7 +266,7 @@ func (e *event) attr(name string) gjson.Result {
 		}
 		return gjson.Result{}
 	case modeStructured:
-		return gjson.GetBytes(e.rec.Value, name)
+		return e.member(name)
 	}
 	return gjson.Result{}
 }
@@ -212,22 +288,29 @@ func (e *event) lookup(f *field) gjson.Result {
 	if e.mode == modeBinary {
 		switch {
 		case f.isData:
-			return getBytes(e.rec.Value, f.dataPath)
+			return get(e.val, f.dataPath)
 		case f.attr != "":
 			return e.attr(f.attr)
 		}
 		return gjson.Result{}
 	}
-	return getBytes(e.rec.Value, f.gjson)
+	if f.top >= 0 && e.scanned {
+		return e.members[f.top]
+	}
+	return get(e.val, f.gjson)
 }
 
-// getBytes is gjson.GetBytes where "" means the whole value.
-func getBytes(v []byte, path string) gjson.Result {
+// get is gjson.Get where "" means the whole value.
+func get(v string, path string) gjson.Result {
 	if path == "" {
-		return gjson.ParseBytes(v)
+		return gjson.Parse(v)
 	}
-	return gjson.GetBytes(v, path)
+	return gjson.Get(v, path)
 }
+
+// cloneString copies the text of a result so that the message does
+// not keep the record value alive through it.
+func cloneString(s string) string { return strings.Clone(s) }
 
 // decodeError is a record that cannot be mapped; it becomes an invalid message.
 type decodeError struct {
@@ -257,14 +340,14 @@ func (s *Source) Decode(rec *Record, readAt time.Time) engine.Message {
 		Key:       rec.Key,
 		Headers:   rec.Headers,
 	}
-	if rec.Topic != "" {
-		m.ID = rec.Topic + "/" + strconv.Itoa(rec.Partition) + "/" + strconv.FormatInt(rec.Offset, 10)
-	}
 	if m.EventTime.IsZero() {
 		m.EventTime = readAt
 	}
 	if err := s.decodeInto(&m, rec); err != nil {
 		m.Invalid, m.Detail = err.reason, err.detail
+	}
+	if m.ID == "" && rec.Topic != "" {
+		m.ID = rec.Topic + "/" + strconv.Itoa(rec.Partition) + "/" + strconv.FormatInt(rec.Offset, 10)
 	}
 	return m
 }
@@ -274,7 +357,7 @@ func (s *Source) decodeInto(m *engine.Message, rec *Record) *decodeError {
 		m.Raw = nil // never keep an oversized value in the engine's store
 		return bad("record value is %d bytes, over max_event_bytes %d", len(rec.Value), s.MaxBytes)
 	}
-	e := event{rec: rec, mode: modePlain}
+	e := event{rec: rec, mode: modePlain, val: stringOf(rec.Value), src: s}
 	if s.Format != FormatJSON {
 		if _, ok := e.header("ce_specversion"); ok {
 			e.mode = modeBinary
@@ -286,11 +369,14 @@ func (s *Source) decodeInto(m *engine.Message, rec *Record) *decodeError {
 	// with a non-JSON content type.
 	valueIsJSON := e.mode != modeBinary || isJSONContentType(e.attr("datacontenttype").Str)
 	if valueIsJSON {
-		if err := checkJSON(rec.Value); err != nil {
+		if err := checkJSON(rec.Value, e.val); err != nil {
 			return err
 		}
+		if e.mode != modeBinary {
+			e.scan()
+		}
 	}
-	if e.mode == modePlain && s.Format != FormatJSON && gjson.GetBytes(rec.Value, "specversion").Type == gjson.String {
+	if e.mode == modePlain && s.Format != FormatJSON && e.member("specversion").Type == gjson.String {
 		e.mode = modeStructured
 	}
 	if s.Format == FormatCloudEvents && e.mode == modePlain {
@@ -341,7 +427,7 @@ func (s *Source) mapFields(m *engine.Message, e *event, valueIsJSON bool) *decod
 			return bad("message_id at %s: %v", where, err)
 		}
 		if id != "" {
-			m.ID = id
+			m.ID = cloneString(id)
 		}
 	}
 	if err := s.mapVariables(m, e, ce, valueIsJSON); err != nil {
@@ -355,7 +441,7 @@ func (s *Source) mapFields(m *engine.Message, e *event, valueIsJSON bool) *decod
 	case r.Type != gjson.String:
 		return bad("message_name at %s is %s, want a string", where, typeName(r))
 	default:
-		m.Name = r.Str
+		m.Name = cloneString(r.Str)
 		m.Start = s.start[m.Name]
 	}
 	r, where = get(&s.key, "correlationkey", "traceid", "subject")
@@ -370,7 +456,7 @@ func (s *Source) mapFields(m *engine.Message, e *event, valueIsJSON bool) *decod
 		if k == "" {
 			keyErr = &decodeError{reason: engine.ReasonMissingCorrelationKey, detail: "empty correlation key at " + where}
 		}
-		m.CorrelationKey = k
+		m.CorrelationKey = cloneString(k)
 	}
 	if nameErr != nil {
 		return nameErr
@@ -393,7 +479,7 @@ func (s *Source) mapVariables(m *engine.Message, e *event, ce, valueIsJSON bool)
 	case ce:
 		r, where = ceData(e, valueIsJSON), "CloudEvents data"
 	default:
-		r, where = gjson.ParseBytes(e.rec.Value), "$"
+		r, where = gjson.Parse(e.val), "$"
 	}
 	switch {
 	case !r.Exists() || r.Type == gjson.Null:
@@ -414,12 +500,12 @@ func ceData(e *event, valueIsJSON bool) gjson.Result {
 		if !valueIsJSON {
 			return gjson.Result{}
 		}
-		return gjson.ParseBytes(e.rec.Value)
+		return gjson.Parse(e.val)
 	}
-	if !isJSONContentType(gjson.GetBytes(e.rec.Value, "datacontenttype").Str) {
+	if !isJSONContentType(e.member("datacontenttype").Str) {
 		return gjson.Result{}
 	}
-	return gjson.GetBytes(e.rec.Value, "data")
+	return e.member("data")
 }
 
 // rawBytes returns the bytes of a result, sharing the source when gjson
@@ -446,8 +532,9 @@ func orDefault(where string, f field, def string) string {
 	return "correlation_key (not configured)"
 }
 
-// checkJSON reports a value that is not a UTF-8 JSON object.
-func checkJSON(v []byte) *decodeError {
+// checkJSON reports a value that is not a UTF-8 JSON object (vs is v as a
+// string).
+func checkJSON(v []byte, vs string) *decodeError {
 	if len(bytes.TrimSpace(v)) == 0 {
 		return bad("empty record value")
 	}
@@ -468,7 +555,7 @@ func checkJSON(v []byte) *decodeError {
 		}
 		return bad("invalid JSON")
 	}
-	if r := gjson.ParseBytes(v); !r.IsObject() {
+	if r := gjson.Parse(vs); !r.IsObject() {
 		return bad("record value is %s, want a JSON object", typeName(r))
 	}
 	return nil

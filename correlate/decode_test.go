@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -327,7 +328,8 @@ func readLines(t testing.TB, path string) [][]byte {
 }
 
 // FuzzDecode checks that no record value or header makes decoding panic,
-// and that an accepted record has a name, a key and an id.
+// that an accepted record has a name, a key and an id, and that reading the
+// members in one scan decodes exactly like one lookup per field.
 func FuzzDecode(f *testing.F) {
 	for _, line := range readLines(f, filepath.Join("testdata", "events.jsonl")) {
 		f.Add(line, "")
@@ -336,7 +338,12 @@ func FuzzDecode(f *testing.F) {
 		f.Add(line, "")
 	}
 	f.Add([]byte(`{"a":1}`), "1.0")
+	f.Add([]byte(`{"type":"A","type":"B","orderId":"k","orderId":1,"id":"x"}`), "") // first occurrence wins
+	f.Add([]byte(`{"ty\u0070e":"OrderPlaced","orderId":"A-1","data":{"type":"inner"}}`), "")
+	f.Add([]byte(`{"specversion":"1.0","id":"c","source":"s","type":"T","subject":"k","data":{"x":1},"time":"2026-11-01T09:00:00Z"}`), "")
 	s := exampleSource(f, nil)
+	lookups := *s
+	lookups.top = nil // every field by its own lookup
 	f.Fuzz(func(t *testing.T, value []byte, spec string) {
 		rec := &Record{Topic: "t", Value: value, Time: recTime}
 		if spec != "" {
@@ -345,6 +352,9 @@ func FuzzDecode(f *testing.F) {
 		m := s.Decode(rec, readAt)
 		if m.Invalid == "" && (m.Name == "" || m.CorrelationKey == "" || m.ID == "") {
 			t.Fatalf("valid message without name, key or id: %+v", m)
+		}
+		if want := lookups.Decode(rec, readAt); !reflect.DeepEqual(m, want) {
+			t.Fatalf("one scan decodes\n%+v\nlookups decode\n%+v", m, want)
 		}
 	})
 }
