@@ -33,45 +33,71 @@ type txn struct {
 	zbuf       []byte // compressed feed chunk
 	pos        map[TopicPartition]int64
 	buf        []byte
-	kbuf       []byte // key under construction
+	kbuf       []byte        // key under construction
+	seq        uint64        // batch number (groups remember the last that wrote them)
+	cs         *commitState  // the commit of this batch, once submitted
 	err        error  // first Decider error
 }
 
-// batch returns the engine's one write batch, reset: it is reused so its
-// buffer is not reallocated for every Apply.
-func (e *Engine) batch() *pebble.Batch {
-	if e.wb == nil {
-		e.wb = e.db.NewBatch(pebble.WithInitialSizeBytes(1<<20), pebble.WithMaxRetainedSizeBytes(64<<20))
-	} else {
-		e.wb.Reset()
-	}
-	return e.wb
+// begin starts a batch after the in-flight commit, if any, has landed, so
+// the store reads of the caller see every earlier batch.
+func (e *Engine) begin(ctx context.Context) *txn {
+	e.settle()
+	return e.beginAsync(ctx)
 }
 
-// begin starts a batch. The txn and its buffers are reused from the last
-// batch (Apply, Tick and MarkActions are serialised), so steady-state
-// batches do not regrow them.
-func (e *Engine) begin(ctx context.Context) *txn {
-	t := e.spare
+// beginAsync starts a batch while the previous one may still be committing:
+// it uses the other of the two reusable txns (and its write batch and
+// buffers, so steady-state batches do not regrow them).
+func (e *Engine) beginAsync(ctx context.Context) *txn {
+	i := 0
+	if e.txns[0] != nil && e.txns[0] == e.inflight {
+		i = 1
+	}
+	t := e.txns[i]
 	if t == nil {
 		t = &txn{accessed: make(map[string]*group), ids: make(map[string]struct{})}
+		t.b = e.db.NewBatch(pebble.WithInitialSizeBytes(1<<20), pebble.WithMaxRetainedSizeBytes(64<<20))
+		e.txns[i] = t
 	} else {
 		clear(t.accessed)
 		clear(t.ids)
 		clear(t.pids)
+		t.b.Reset()
 		*t = txn{
-			accessed: t.accessed, ids: t.ids, pids: t.pids,
+			b: t.b, accessed: t.accessed, ids: t.ids, pids: t.pids,
 			chunk: t.chunk[:0], scratch: t.scratch[:0], zbuf: t.zbuf[:0], buf: t.buf[:0], kbuf: t.kbuf[:0],
 		}
 	}
-	t.e, t.ctx, t.b, t.wall, t.cnt0 = e, ctx, e.batch(), e.clock(), e.cnt
-	e.spare = t
+	e.batchSeq++
+	t.e, t.ctx, t.wall, t.cnt0, t.seq = e, ctx, e.clock(), e.cnt, e.batchSeq
 	return t
+}
+
+// usable lets the in-flight commit land and reports whether a commit failed
+// (then the engine must be reopened).
+func (e *Engine) usable() error {
+	e.settle()
+	return e.failed
+}
+
+// settle waits for the in-flight commit. Called with e.mu held; the commit
+// goroutine does not take e.mu.
+func (e *Engine) settle() {
+	if t := e.inflight; t != nil {
+		<-t.cs.done
+		e.inflight = nil
+		if t.cs.err != nil && e.failed == nil {
+			e.failed = t.cs.err
+		}
+		e.durable = t.seq
+	}
 }
 
 // rollback forgets the in-memory effects of a failed batch: every group it
 // touched is dropped from the cache and reloads from the store.
 func (t *txn) rollback() {
+	t.e.settle() // groups reload from the store: the previous batch must be in it
 	for _, g := range t.accessed {
 		t.e.drop(g)
 	}
@@ -79,7 +105,20 @@ func (t *txn) rollback() {
 	t.e.nextDue = time.Time{}
 }
 
+// commit writes the batch and waits until it is durable.
 func (t *txn) commit() error {
+	t.prepare()
+	if err := t.e.submit(t); err != nil {
+		return err
+	}
+	t.e.settle()
+	return t.e.failed
+}
+
+// prepare encodes the batch's effects into its write batch and does the
+// in-memory bookkeeping of a commit (before it lands: the next batch is
+// built on this one's state while it commits).
+func (t *txn) prepare() {
 	for _, g := range t.accessed {
 		if !g.dirty {
 			continue
@@ -91,37 +130,49 @@ func (t *txn) commit() error {
 			t.buf = encodeGroup(g, t.buf)
 			t.b.Set(groupKey(g.ck), t.buf, nil) // small and written often: not compressed
 		}
+		g.dirty = false
+		g.wrote = t.seq
 	}
 	for tp, off := range t.pos {
 		t.b.Set(positionKey(tp), u64(nil, uint64(off)), nil)
+		t.e.positions[tp] = off
 	}
 	t.flushFeed()
 	t.b.Set(keyCounters, t.e.cnt.encode(), nil)
-	wo := t.e.wo
-	if t.noSync {
-		wo = pebble.NoSync
-	}
-	t.noSync = false
-	if err := t.b.Commit(wo); err != nil {
-		t.rollback()
-		return fmt.Errorf("commit engine batch: %w", err)
-	}
-	for _, g := range t.accessed {
-		g.dirty = false
-		if len(g.insts) == 0 && len(g.msgs) == 0 && len(g.foreign) == 0 {
-			t.e.drop(g)
-		}
-	}
-	for tp, off := range t.pos {
-		t.e.positions[tp] = off
-	}
 	for id := range t.ids {
 		t.e.dedupeChain(day(t.wall)).add(id)
 	}
-	t.e.evict()
-	if t.feed > 0 {
-		t.e.wake()
+}
+
+// submit starts the commit of a prepared batch on its own goroutine, after
+// the previous commit landed (batches land in order). A failed commit leaves
+// the in-memory state ahead of the store, and later batches were built on
+// it: the engine then fails every call until it is reopened, which resumes
+// from the last durable batch and its source positions.
+func (e *Engine) submit(t *txn) error {
+	e.settle()
+	if e.failed != nil {
+		return e.failed
 	}
+	wo := e.wo
+	if t.noSync {
+		wo = pebble.NoSync
+	}
+	cs := &commitState{done: make(chan struct{})}
+	t.cs = cs
+	e.inflight = t
+	b, feed, commit := t.b, t.feed > 0, e.commitFn
+	go func() {
+		defer close(cs.done)
+		if err := commit(b, wo); err != nil {
+			cs.err = fmt.Errorf("commit engine batch (the engine stops; reopen it to resume from the last durable batch): %w", err)
+			return
+		}
+		if feed {
+			e.wake()
+		}
+	}()
+	e.evict()
 	return nil
 }
 
@@ -407,13 +458,54 @@ func (t *txn) fail(err error) {
 // synced before Apply returns (unless Options.NoSync). It returns one Outcome
 // per message, in input order. On error nothing of the batch took effect.
 func (e *Engine) Apply(ctx context.Context, batch []Message) ([]Outcome, error) {
+	p, err := e.ApplyAsync(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait()
+}
+
+// Pending is a batch that ApplyAsync applied in memory and whose commit may
+// still be in flight.
+type Pending struct {
+	cs   *commitState
+	outs []Outcome
+}
+
+// commitState is one batch's commit: done is closed when it landed or failed.
+type commitState struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// Wait blocks until the batch is durable (or its commit failed) and returns
+// its outcomes. Only then may the caller act on them (commit the source
+// offsets, answer a request).
+func (p *Pending) Wait() ([]Outcome, error) {
+	<-p.cs.done
+	if p.cs.err != nil {
+		return nil, p.cs.err
+	}
+	return p.outs, nil
+}
+
+// ApplyAsync applies a batch like Apply but returns as soon as the batch is
+// applied in memory and its commit has started: the next ApplyAsync builds
+// on it while it commits, so decoding, correlating and writing overlap.
+// Batches land in the order they were applied. If a commit fails, every
+// later call fails too and the engine must be reopened; it then resumes
+// from the last durable batch, whose source positions it reports.
+func (e *Engine) ApplyAsync(ctx context.Context, batch []Message) (*Pending, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, ErrClosed
 	}
+	if e.failed != nil {
+		return nil, e.failed
+	}
 	e.refreshProcs()
-	t := e.begin(ctx)
+	t := e.beginAsync(ctx)
 	if len(e.cache) >= e.opts.CacheSize/2 { // misses are likely: read them in key order
 		keys := make([]string, len(batch))
 		for i := range batch {
@@ -446,10 +538,11 @@ func (e *Engine) Apply(ctx context.Context, batch []Message) ([]Outcome, error) 
 		t.rollback()
 		return nil, fmt.Errorf("apply batch: %w", err)
 	}
-	if err := t.commit(); err != nil {
+	t.prepare()
+	if err := e.submit(t); err != nil {
 		return nil, err
 	}
-	return outs, nil
+	return &Pending{cs: t.cs, outs: outs}, nil
 }
 
 // seen reports whether a message id was applied within the retention window.
@@ -458,6 +551,11 @@ func (t *txn) seen(id string) (bool, error) {
 		return true, nil
 	}
 	e := t.e
+	if p := e.inflight; p != nil {
+		if _, ok := p.ids[id]; ok { // applied by the batch still committing
+			return true, nil
+		}
+	}
 	first := day(t.wall.Add(-e.opts.DedupeRetention))
 	for d, c := range e.dedupe {
 		if d < first || !c.has(id) {

@@ -58,9 +58,13 @@ type Engine struct {
 	positions map[TopicPartition]int64 // next offset per partition
 	nextDue   time.Time                // earliest timer known (zero: unknown/none)
 	notifyMu  sync.Mutex
-	notify    chan struct{} // closed by the next commit that appends to the feed; nil until asked for
-	wb        *pebble.Batch // reused write batch (Apply, Tick, MarkActions are serialised)
-	spare     *txn          // reused txn and buffers
+	notify    chan struct{}                                   // closed by the next commit that appends to the feed; nil until asked for
+	txns      [2]*txn                                         // reused txns, each with its write batch: one may commit while the next is built
+	inflight  *txn                                            // the batch whose commit is in progress, if any (see ApplyAsync)
+	failed    error                                           // a commit failed: in-memory state is ahead of the store; every call fails
+	batchSeq  uint64                                          // number of the last batch begun
+	commitFn  func(*pebble.Batch, *pebble.WriteOptions) error // (*pebble.Batch).Commit; tests delay it
+	durable   uint64                                          // number of the last batch known to have landed
 	closed    bool
 }
 
@@ -104,6 +108,7 @@ func Open(opts Options) (*Engine, error) {
 		dedupe:    make(map[uint32]*bloomChain),
 		positions: make(map[TopicPartition]int64),
 		wo:        pebble.Sync,
+		commitFn:  (*pebble.Batch).Commit,
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -279,13 +284,16 @@ func (e *Engine) Close() error {
 	if e.closed {
 		return nil
 	}
+	e.settle() // the in-flight commit, if any, lands first
 	e.closed = true
 	e.readMu.Lock()
 	e.readClosed = true
 	e.readMu.Unlock()
 	e.wake()
-	if e.wb != nil {
-		e.wb.Close()
+	for _, t := range e.txns {
+		if t != nil {
+			t.b.Close()
+		}
 	}
 	err := e.db.Close()
 	if lerr := e.lock.Close(); err == nil {
@@ -393,6 +401,11 @@ func (e *Engine) lruUnlink(g *group) {
 func (e *Engine) evict() {
 	for len(e.cache) > e.opts.CacheSize && e.lruTail != nil {
 		g := e.lruTail
+		if g.wrote > e.durable {
+			// its last write is still committing: reading it back from the
+			// store now would see the state before; evict it later
+			return
+		}
 		e.lruUnlink(g)
 		delete(e.cache, g.ck)
 	}

@@ -18,6 +18,7 @@ type group struct {
 	msgs    []*bufMsg    // buffered (TTL) and held (skip-ahead) messages
 	foreign []foreignRef // instances of other groups with a subscription under this key
 	dirty   bool         // changed in the current batch
+	wrote   uint64       // number of the last batch that wrote it
 	prev    *group       // LRU list
 	next    *group
 }

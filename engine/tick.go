@@ -62,6 +62,9 @@ func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickRe
 	if e.closed {
 		return true, ErrClosed
 	}
+	if err := e.usable(); err != nil {
+		return true, err
+	}
 	e.refreshProcs()
 	now := e.clock()
 	if e.procs.sig != e.startSig {
@@ -317,6 +320,7 @@ func (e *Engine) Instance(key int64) (InstanceView, bool, error) {
 	if e.closed {
 		return InstanceView{}, false, ErrClosed
 	}
+	e.settle() // an instance the committing batch started is read back from the store
 	v, found, err := get(e.db, instanceKey(key))
 	if err != nil || !found {
 		return InstanceView{}, false, err
@@ -587,6 +591,9 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 	if e.closed {
 		return ErrClosed
 	}
+	if err := e.usable(); err != nil {
+		return err
+	}
 	t := e.begin(ctx)
 	// Delivery marks are written without fsync: a machine crash may lose the
 	// last ones, and those actions are then sent again (at-least-once; receivers
@@ -671,6 +678,9 @@ func (e *Engine) RetryAction(ctx context.Context, id string) (Action, error) {
 	defer e.mu.Unlock()
 	if e.closed {
 		return Action{}, ErrClosed
+	}
+	if err := e.usable(); err != nil {
+		return Action{}, err
 	}
 	v, found, err := get(e.db, failedKey(id))
 	if err != nil {
@@ -882,6 +892,9 @@ func (e *Engine) TrimFeed(ctx context.Context, upTo uint64) error {
 	defer e.mu.Unlock()
 	if e.closed {
 		return ErrClosed
+	}
+	if err := e.usable(); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("trim change feed: %w", err)
