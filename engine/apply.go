@@ -33,10 +33,10 @@ type txn struct {
 	zbuf       []byte // compressed feed chunk
 	pos        map[TopicPartition]int64
 	buf        []byte
-	kbuf       []byte        // key under construction
-	seq        uint64        // batch number (groups remember the last that wrote them)
-	cs         *commitState  // the commit of this batch, once submitted
-	err        error  // first Decider error
+	kbuf       []byte       // key under construction
+	seq        uint64       // batch number (groups remember the last that wrote them)
+	cs         *commitState // the commit of this batch, once submitted
+	err        error        // first Decider error
 }
 
 // begin starts a batch after the in-flight commit, if any, has landed, so
