@@ -27,6 +27,10 @@ const writerFlush = time.Microsecond
 // larger share of one call simply goes out as several produce requests.
 const writerBatch = 1000
 
+// recordOverhead is about what a record's JSON adds to its strings: field
+// names, numbers and times.
+const recordOverhead = 200
+
 // kafkaSender writes actions to one topic with acks=all.
 type kafkaSender struct {
 	w       *kafka.Writer
@@ -84,8 +88,13 @@ func (k *kafkaSender) send(ctx context.Context, items []*item) []error {
 	type span struct{ key, id, typ, val, end int }
 	spans := make([]span, 0, len(items))
 	idx := make([]int, 0, len(items))
+	size := 0
+	for _, it := range items {
+		a := &it.a
+		size += recordOverhead + 2*len(a.CorrelationKey) + 2*len(a.ID) + 2*len(a.Type) + len(a.ProcessID) + len(a.ElementID) + len(a.Variables)
+	}
 	var buf bytes.Buffer
-	buf.Grow(len(items) * 512)
+	buf.Grow(size)
 	for i, it := range items {
 		a := &it.a
 		sp := span{key: buf.Len()}

@@ -108,13 +108,24 @@ func appendRecord(b *bytes.Buffer, a *engine.Action) error {
 	if err := json.Compact(b, vars); err != nil {
 		return fail(fmt.Errorf("action %s (%s): %w", a.ID, a.Type, errInvalidVariables))
 	}
-	if bytes.ContainsAny(b.Bytes()[at:], "<>&\u2028\u2029") {
+	if needsHTMLEscape(b.Bytes()[at:]) {
 		compacted := bytes.Clone(b.Bytes()[at:])
 		b.Truncate(at)
 		json.HTMLEscape(b, compacted)
 	}
 	b.WriteByte('}')
 	return nil
+}
+
+// needsHTMLEscape reports whether p holds <, > or & or (possibly) U+2028 or
+// U+2029, whose UTF-8 encodings start with 0xE2.
+func needsHTMLEscape(p []byte) bool {
+	for _, c := range p {
+		if c == '<' || c == '>' || c == '&' || c == 0xE2 {
+			return true
+		}
+	}
+	return false
 }
 
 // appendString writes s as a JSON string, escaped as encoding/json does.
