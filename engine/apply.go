@@ -36,6 +36,8 @@ type txn struct {
 	kbuf       []byte       // key under construction
 	seq        uint64       // batch number (groups remember the last that wrote them)
 	cs         *commitState // the commit of this batch, once submitted
+	runs       []*run       // finished runs for reuse
+	idArena    []string     // storage for the Entered/Left ids of the batch's outcomes
 	err        error        // first Decider error
 }
 
@@ -65,7 +67,7 @@ func (e *Engine) beginAsync(ctx context.Context) *txn {
 		clear(t.pids)
 		t.b.Reset()
 		*t = txn{
-			b: t.b, accessed: t.accessed, ids: t.ids, pids: t.pids,
+			b: t.b, accessed: t.accessed, ids: t.ids, pids: t.pids, runs: t.runs,
 			chunk: t.chunk[:0], scratch: t.scratch[:0], zbuf: t.zbuf[:0], buf: t.buf[:0], kbuf: t.kbuf[:0],
 		}
 	}
@@ -519,7 +521,7 @@ func (e *Engine) ApplyAsync(ctx context.Context, batch []Message) (*Pending, err
 	outs := make([]Outcome, len(batch))
 	for i := range batch {
 		m := &batch[i]
-		outs[i] = t.handle(m, false)
+		t.handle(m, false, &outs[i])
 		if t.err != nil {
 			t.rollback()
 			return nil, t.err
@@ -572,8 +574,7 @@ func (t *txn) seen(id string) (bool, error) {
 	return false, nil
 }
 
-func (t *txn) handle(m *Message, released bool) Outcome {
-	var out Outcome
+func (t *txn) handle(m *Message, released bool, out *Outcome) {
 	if m.EventTime.IsZero() || m.ReadAt.IsZero() {
 		// event time defaults to the read time, the read time to now
 		c := *m
@@ -586,37 +587,42 @@ func (t *txn) handle(m *Message, released bool) Outcome {
 		m = &c
 	}
 	if m.Invalid != "" {
-		t.uncorrelated(m, m.Invalid, nil, &out)
-		t.messageChange(m, &out, nil)
-		return out
+		t.uncorrelated(m, m.Invalid, nil, out)
+		t.messageChange(m, out, nil)
+		return
 	}
 	if !released && !m.Redeliver {
 		dup, err := t.seen(m.ID)
 		if err != nil {
 			t.fail(err)
-			return out
+			return
 		}
 		if dup {
 			out.Result = Duplicate
-			t.messageChange(m, &out, nil)
-			return out
+			t.messageChange(m, out, nil)
+			return
 		}
 		t.ids[m.ID] = struct{}{}
 		t.b.Set(dedupeKey(day(t.wall), m.ID), nil, nil)
 	}
 	var in *instance
-	// one allocation for the usual few element ids entered and left
-	ids := make([]string, 0, 8)
+	// the usual few element ids entered and left share one allocation per
+	// 64 messages (outcomes outlive the batch: the arena is never reused)
+	if len(t.idArena) < 8 {
+		t.idArena = make([]string, 8*64)
+	}
+	ids := t.idArena[:8:8]
+	t.idArena = t.idArena[8:]
 	out.Entered, out.Left = ids[0:0:4], ids[4:4:8]
-	t.route(m, released, &out, &in)
+	t.route(m, released, out, &in)
 	if len(out.Entered) == 0 {
 		out.Entered = nil
 	}
 	if len(out.Left) == 0 {
 		out.Left = nil
 	}
-	t.messageChange(m, &out, in)
-	return out
+	t.messageChange(m, out, in)
+	return
 }
 
 func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
@@ -704,6 +710,7 @@ func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
 			r.leave(c, ElementCompleted)
 			r.takeAll(path[len(path)-1], c.scope, true)
 			r.finish()
+			t.freeRun(r)
 			out.Result = Correlated
 			return
 		}
@@ -810,6 +817,7 @@ func (t *txn) correlateSubs(g *group, m *Message, out *Outcome, done map[string]
 				r.merge(m.Variables)
 				r.fire(ei, tr, m)
 				r.finish()
+				t.freeRun(r)
 				return
 			}
 		}
@@ -870,7 +878,20 @@ func waitsOn(in *instance, ck string) bool {
 
 func (t *txn) newRun(g *group, in *instance, p *models.Process, at time.Time, out *Outcome) *run {
 	g.dirty = true
-	return &run{t: t, g: g, in: in, p: p, at: at, out: out}
+	var r *run
+	if n := len(t.runs); n > 0 {
+		r, t.runs = t.runs[n-1], t.runs[:n-1]
+	} else {
+		r = &run{}
+	}
+	*r = run{t: t, g: g, in: in, p: p, at: at, out: out, queue: r.queue[:0], checks: r.checks[:0], opened: r.opened[:0]}
+	return r
+}
+
+// freeRun returns a finished run (and its queues) for reuse.
+func (t *txn) freeRun(r *run) {
+	*r = run{queue: r.queue[:0], checks: r.checks[:0], opened: r.opened[:0]}
+	t.runs = append(t.runs, r)
 }
 
 // finish drains the walk and then hands buffered and held messages to the
@@ -937,6 +958,14 @@ func (t *txn) unindex(g *group, bm *bufMsg) {
 	}
 }
 
+// ckPayload is the payload of instance started/ended changes (change copies
+// it into the feed chunk, so it is built in the txn's scratch buffer).
+func ckPayload(b []byte, ck string) []byte {
+	b = append(b, `{"correlationKey":`...)
+	b = strconv.AppendQuote(b, ck)
+	return append(b, '}')
+}
+
 // start creates an instance from a start event (message start, or the none
 // start of a `start:` mapping).
 func (t *txn) start(g *group, p *models.Process, s *models.Element, m *Message, out *Outcome) *instance {
@@ -948,7 +977,7 @@ func (t *txn) start(g *group, p *models.Process, s *models.Element, m *Message, 
 		out.Result, out.InstanceKey, out.ProcessID = Started, in.key, p.ID
 	}
 	r := t.newRun(g, in, p, m.EventTime, out)
-	t.change(ChangeInstanceStarted, m.EventTime, in, s.ID, fmt.Appendf(nil, `{"correlationKey":%q}`, g.ck))
+	t.change(ChangeInstanceStarted, m.EventTime, in, s.ID, ckPayload(t.scratch[:0], g.ck))
 	t.e.cnt.inst++
 	root := &elemInst{key: t.e.cnt.inst, el: p.ID, state: ElementActive, start: m.EventTime, root: true}
 	in.elems = append(in.elems, root)
@@ -958,6 +987,7 @@ func (t *txn) start(g *group, p *models.Process, s *models.Element, m *Message, 
 	r.leave(st, ElementCompleted)
 	r.takeAll(s, root.key, true)
 	r.finish()
+	t.freeRun(r)
 	t.holdReachable(g, in, p)
 	return in
 }
@@ -1002,7 +1032,7 @@ func (t *txn) endInstance(r *run, state InstanceState) {
 	if state == InstanceCancelled {
 		kind = ChangeInstanceCancelled
 	}
-	t.change(kind, r.at, in, in.endEl, fmt.Appendf(nil, `{"correlationKey":%q}`, in.ck))
+	t.change(kind, r.at, in, in.endEl, ckPayload(t.scratch[:0], in.ck))
 	t.b.Set(cleanupKey(t.wall.Add(t.e.opts.DedupeRetention), r.g.ck, in.key), nil, nil)
 	t.startBuffered(r.g, in.pid)
 }

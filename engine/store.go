@@ -90,8 +90,12 @@ func elemRange(inst int64) (lo, hi []byte) {
 }
 
 func timerKey(due time.Time, inst, elem int64, target string) []byte {
-	k := make([]byte, 0, 25+len(target))
-	k = ts(append(k, pTimer), due)
+	return appendTimerKey(make([]byte, 0, 25+len(target)), due, inst, elem, target)
+}
+
+// appendTimerKey builds a timer key in k's storage (Batch.Set copies keys).
+func appendTimerKey(k []byte, due time.Time, inst, elem int64, target string) []byte {
+	k = ts(append(k[:0], pTimer), due)
 	k = u64(k, uint64(inst))
 	k = u64(k, uint64(elem))
 	return append(k, target...)

@@ -227,6 +227,7 @@ func (t *txn) tickItem(it tickItem, res *TickResult) {
 				r.timer = true
 				r.fire(ei, tr, nil)
 				r.finish()
+				t.freeRun(r)
 				res.Fired++
 				return
 			}

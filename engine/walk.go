@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -117,7 +118,8 @@ func (r *run) cancelTrigs(ei *elemInst, which func(trigger) bool) {
 			continue
 		}
 		if tr.msg == "" {
-			r.t.b.Delete(timerKey(tr.due, r.in.key, ei.key, tr.target), nil)
+			r.t.kbuf = appendTimerKey(r.t.kbuf, tr.due, r.in.key, ei.key, tr.target)
+			r.t.b.Delete(r.t.kbuf, nil)
 		}
 	}
 	ei.trigs = keep
@@ -168,7 +170,8 @@ func (r *run) arm(ei *elemInst, target *models.Element, base time.Time, fired in
 		}
 	}
 	ei.trigs = append(ei.trigs, trigger{target: target.ID, due: due, fired: fired})
-	r.t.b.Set(timerKey(due, r.in.key, ei.key, target.ID), []byte(r.g.ck), nil)
+	r.t.kbuf = appendTimerKey(r.t.kbuf, due, r.in.key, ei.key, target.ID)
+	r.t.b.Set(r.t.kbuf, unsafe.Slice(unsafe.StringData(r.g.ck), len(r.g.ck)), nil) // Set copies; never written to
 	if r.t.e.nextDue.IsZero() || due.Before(r.t.e.nextDue) {
 		r.t.e.nextDue = due
 	}
@@ -714,23 +717,33 @@ func (r *run) merge(vars []byte) {
 	if len(vars) == 0 {
 		return
 	}
-	res := gjson.ParseBytes(vars)
+	// parsed in place: keys and values are copied only when they are new or
+	// changed (events of one instance usually repeat most of their fields)
+	res := gjson.Parse(unsafe.String(unsafe.SliceData(vars), len(vars)))
 	if !res.IsObject() {
 		return // correlate only passes objects; anything else carries no variables
 	}
 	n := 0
 	res.ForEach(func(k, v gjson.Result) bool {
+		n++
 		if r.in.vars == nil {
 			r.in.vars = make(map[string]json.RawMessage, 8)
 		}
-		r.in.vars[k.String()] = json.RawMessage(v.Raw)
-		n++
+		key := k.String()
+		if old, ok := r.in.vars[key]; ok {
+			if string(old) != v.Raw {
+				r.in.vars[key] = json.RawMessage(v.Raw)
+				r.in.decoded = nil
+			}
+			return true
+		}
+		r.in.vars[strings.Clone(key)] = json.RawMessage(v.Raw)
+		r.in.decoded = nil
 		return true
 	})
 	if n == 0 {
 		return
 	}
-	r.in.decoded = nil
 	r.t.change(ChangeVariables, r.at, r.in, "", vars)
 }
 
