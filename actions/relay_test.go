@@ -594,3 +594,42 @@ func TestMarksCoalesce(t *testing.T) {
 		}
 	})
 }
+
+// No outbox write carries more than markChunk updates, however large the
+// batches, so the engine's write lock is never held for long.
+func TestMarksAreChunked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		close(gate)
+		ob := &gatedOutbox{memOutbox: newMemOutbox(), gate: gate}
+		s := &scriptSender{}
+		r, err := New(Options{Outbox: ob, BatchSize: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.newSender = func(string, string, string) sender { return s }
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		const n = 2*markChunk + 500
+		ob.add("commands", "T", n)
+		synctest.Wait()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		ob.mu.Lock()
+		calls := slices.Clone(ob.calls)
+		ob.mu.Unlock()
+		sum := 0
+		for _, c := range calls {
+			sum += c
+		}
+		if sum != n || slices.Max(calls) > markChunk || len(s.delivered()) != n {
+			t.Errorf("%d sent, marks %v (total %d); want %d, each at most %d", len(s.delivered()), calls, sum, n, markChunk)
+		}
+		if left := ob.pending(); left != 0 {
+			t.Errorf("%d actions still pending", left)
+		}
+	})
+}

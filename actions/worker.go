@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -315,22 +316,32 @@ func (r *Relay) judge(t *target, batch []*item, errs []error) (updates []engine.
 // markTries bounds how often a failing MarkActions is repeated.
 const markTries = 5
 
-// mark records the updates. It does not give up when ctx ends — a delivered
-// action that is not marked would be sent again — but bounds the wait.
+// markChunk is the most updates one MarkActions call carries: the engine
+// holds its write lock for a call, and correlation waits meanwhile.
+const markChunk = 1000
+
+// mark records the updates, at most markChunk per outbox write. It does not
+// give up when ctx ends — a delivered action that is not marked would be
+// sent again — but bounds the wait.
 func (r *Relay) mark(ctx context.Context, updates []engine.ActionUpdate) error {
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	var err error
-	for try := 1; try <= markTries; try++ {
-		if err = r.opts.Outbox.MarkActions(mctx, updates); err == nil {
-			return nil
+	for chunk := range slices.Chunk(updates, markChunk) {
+		var err error
+		for try := 1; try <= markTries; try++ {
+			if err = r.opts.Outbox.MarkActions(mctx, chunk); err == nil {
+				break
+			}
+			if errors.Is(err, engine.ErrClosed) || mctx.Err() != nil {
+				break
+			}
+			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
 		}
-		if errors.Is(err, engine.ErrClosed) || mctx.Err() != nil {
-			break
+		if err != nil {
+			return fmt.Errorf("record delivery of %d actions in the outbox: %w", len(chunk), err)
 		}
-		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
 	}
-	return fmt.Errorf("record delivery of %d actions in the outbox: %w", len(updates), err)
+	return nil
 }
 
 // invalidSender fails every action of a target that cannot be resolved.
