@@ -143,11 +143,11 @@ type Instance struct {
 	ActiveElements []ActiveElement `json:"activeElements"`
 	Variables      json.RawMessage `json:"variables,omitempty"` // merged JSON object
 	Deviations     int             `json:"deviations"`          // skipped elements
-	Incidents      int             `json:"incidents"`
-	Events         int             `json:"events"`             // messages correlated to (or started) the instance
-	UpdatedAt      time.Time       `json:"updatedAt"`          // wall time of the last change
-	LastSeq        uint64          `json:"lastSeq"`            // feed sequence number of the last change applied
-	SLAState       string          `json:"slaState,omitempty"` // filled by the [Service] at query time: ok | at-risk | breached
+	Incidents      int             `json:"incidents"`           // open incidents (resolving one counts it down)
+	Events         int             `json:"events"`              // messages correlated to (or started) the instance
+	UpdatedAt      time.Time       `json:"updatedAt"`           // wall time of the last change
+	LastSeq        uint64          `json:"lastSeq"`             // feed sequence number of the last change applied
+	SLAState       string          `json:"slaState,omitempty"`  // filled by the [Service] at query time: ok | at-risk | breached
 }
 
 // ElementInstance is one visit of an instance to an element.
@@ -187,6 +187,7 @@ type Incident struct {
 	ElementID      string    `json:"elementId,omitempty"`
 	EventTime      time.Time `json:"eventTime,omitzero"`
 	CreatedAt      time.Time `json:"createdAt"` // wall time
+	ResolvedAt     time.Time `json:"resolvedAt,omitzero"`
 	Raw            string    `json:"raw,omitempty"`
 	Seq            uint64    `json:"seq"`
 }
@@ -284,6 +285,9 @@ type EventQuery struct {
 
 // IncidentQuery filters incidents, newest first.
 type IncidentQuery struct {
+	// IDs, when not empty, keeps only incidents with one of these ids (at
+	// most MaxLimit of them).
+	IDs         []string
 	State       string
 	Reason      string
 	InstanceKey int64

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -20,6 +22,17 @@ import (
 type Feed interface {
 	Feed(from uint64, max int) ([]engine.Change, error)
 	FeedNotify() <-chan struct{}
+}
+
+// IncidentStates tells the [Projector] which incidents are resolved.
+// Operators resolve and retry incidents in the incident store, outside the
+// engine's change feed, so the projector asks it when it writes an incident
+// document and again when told that incidents changed
+// ([Projector.IncidentsChanged]). *incidents.Store satisfies it.
+type IncidentStates interface {
+	// ResolvedIncidents returns when each resolved incident among ids was
+	// resolved; open and unknown ids are left out.
+	ResolvedIncidents(ctx context.Context, ids []string) (map[string]time.Time, error)
 }
 
 // Defaults for [ProjectorOptions].
@@ -57,6 +70,10 @@ type ProjectorOptions struct {
 	Clock func() time.Time
 	// Registerer receives the projector's metrics; nil: not registered.
 	Registerer prometheus.Registerer
+	// Incidents is asked which incidents are resolved (see
+	// [IncidentStates]); nil: incident documents stay as the feed opened
+	// them.
+	Incidents IncidentStates
 }
 
 // Status is what the projector has done so far.
@@ -87,6 +104,12 @@ type Projector struct {
 
 	smu    sync.Mutex
 	status Status
+
+	// Incident state changes (see IncidentsChanged).
+	reconcile bool                // guarded by mu: look at every open incident once after start
+	qmu       sync.Mutex          // guards changed
+	changed   map[string]struct{} // incidents to look at, not applied yet
+	wake      chan struct{}       // signals changed to Run
 }
 
 // NewProjector checks the options. It starts nothing; call [Projector.Run].
@@ -140,7 +163,8 @@ func NewProjector(opts ProjectorOptions) (*Projector, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Projector{opts: opts, log: opts.Logger.With("component", "history"), clock: opts.Clock, m: m, cache: map[int64]*Instance{}}
+	p := &Projector{opts: opts, log: opts.Logger.With("component", "history"), clock: opts.Clock, m: m, cache: map[int64]*Instance{},
+		changed: map[string]struct{}{}, wake: make(chan struct{}, 1)}
 	if p.clock == nil {
 		p.clock = time.Now
 	}
@@ -158,6 +182,11 @@ func (p *Projector) Status() Status {
 // backoff, and runs retention cleanup when configured. It returns nil when
 // ctx is cancelled.
 func (p *Projector) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if p.opts.Incidents != nil {
+		wg.Go(func() { p.followIncidents(ctx) })
+	}
 	var nextCleanup time.Time
 	if p.opts.Retention > 0 {
 		nextCleanup = p.clock() // first cleanup right away
@@ -175,6 +204,151 @@ func (p *Projector) Run(ctx context.Context) error {
 			}
 		},
 	}.Run(ctx)
+}
+
+// IncidentsChanged tells the projector that these incidents changed state
+// (resolved by an operator, by a retry, or re-queued). It does not block:
+// Run applies the new states to the incident documents, the open-incident
+// counts of their instances and so the statistics, soon after; Step and
+// Sync apply them too. It implements incidents.Watcher.
+func (p *Projector) IncidentsChanged(ids []string) {
+	if p.opts.Incidents == nil || len(ids) == 0 {
+		return
+	}
+	p.queue(ids)
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Projector) queue(ids []string) {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	for _, id := range ids {
+		p.changed[id] = struct{}{}
+	}
+}
+
+func (p *Projector) takeChanged() []string {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	ids := make([]string, 0, len(p.changed))
+	for id := range p.changed {
+		ids = append(ids, id)
+	}
+	clear(p.changed)
+	slices.Sort(ids)
+	return ids
+}
+
+// followIncidents applies incident state changes as they are signalled. A
+// failure leaves them queued for the next signal or feed step.
+func (p *Projector) followIncidents(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		}
+		p.mu.Lock()
+		err := p.load(ctx)
+		if err == nil {
+			err = p.incidentStep(ctx)
+		}
+		p.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			p.fail(err)
+			p.log.Warn("history: applying incident states failed; retrying with the next batch", "err", err)
+		}
+	}
+}
+
+// incidentStep applies the queued incident state changes and, once after
+// start, looks at every incident history holds as open (so that changes
+// signalled while the tracker was down, or lost to a failed write, are
+// caught up). Incident documents become resolved and their instances count
+// one open incident less, in one Apply that keeps the feed checkpoint: a
+// resolved document is never counted down twice.
+func (p *Projector) incidentStep(ctx context.Context) error {
+	if p.opts.Incidents == nil {
+		return nil
+	}
+	if p.reconcile {
+		q := IncidentQuery{State: IncidentOpen, Limit: MaxLimit}
+		for {
+			page, err := p.opts.Backend.Incidents(ctx, q)
+			if err != nil {
+				return fmt.Errorf("list open incidents: %w", err)
+			}
+			ids := make([]string, 0, len(page.Items))
+			for _, inc := range page.Items {
+				ids = append(ids, inc.ID)
+			}
+			p.queue(ids)
+			if q.Cursor = page.Next; q.Cursor == "" {
+				break
+			}
+		}
+		p.reconcile = false
+	}
+	ids := p.takeChanged()
+	for start := 0; start < len(ids); start += MaxLimit {
+		if err := p.resolveIncidents(ctx, ids[start:min(len(ids), start+MaxLimit)]); err != nil {
+			p.queue(ids[start:])
+			return err
+		}
+	}
+	return nil
+}
+
+// resolveIncidents writes the state of up to MaxLimit incidents.
+func (p *Projector) resolveIncidents(ctx context.Context, ids []string) error {
+	resolved, err := p.opts.Incidents.ResolvedIncidents(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("read incident states: %w", err)
+	}
+	if len(resolved) == 0 {
+		return nil
+	}
+	// The incident documents of the last batch must be searchable.
+	if err := p.opts.Backend.Refresh(ctx); err != nil {
+		return err
+	}
+	open, err := p.opts.Backend.Incidents(ctx, IncidentQuery{IDs: slices.Sorted(maps.Keys(resolved)), State: IncidentOpen, Limit: MaxLimit})
+	if err != nil {
+		return fmt.Errorf("read open incidents: %w", err)
+	}
+	if len(open.Items) == 0 {
+		return nil // resolved already, or not in history yet (then it is written resolved)
+	}
+	pr := p.newProjection(ctx, p.cp)
+	for _, inc := range open.Items {
+		at := utc(resolved[inc.ID])
+		inc.State, inc.ResolvedAt = IncidentResolved, at
+		put(&pr.b.Incidents, pr.incidents, inc.ID, inc)
+		if inc.InstanceKey == 0 {
+			continue
+		}
+		in, err := pr.instance(inc.InstanceKey)
+		if err != nil {
+			return err
+		}
+		if in != nil && in.Incidents > 0 {
+			in.Incidents-- // LastSeq and UpdatedAt stay: they are about the feed
+		}
+	}
+	b, touched, err := pr.finish()
+	if err != nil {
+		return err
+	}
+	if err := p.opts.Backend.Apply(ctx, b); err != nil {
+		clear(p.cache)
+		return fmt.Errorf("write resolved incidents: %w", err)
+	}
+	p.remember(touched)
+	p.log.Debug("history: incidents resolved", "count", len(b.Incidents))
+	return nil
 }
 
 func (p *Projector) cleanup(ctx context.Context) {
@@ -229,22 +403,49 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 	return n, err
 }
 
-func (p *Projector) step(ctx context.Context) (int, error) {
-	if !p.loaded {
-		cp, err := p.opts.Backend.Checkpoint(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("read history checkpoint: %w", err)
+// load reads the backend's checkpoint once.
+func (p *Projector) load(ctx context.Context) error {
+	if p.loaded {
+		return nil
+	}
+	cp, err := p.opts.Backend.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("read history checkpoint: %w", err)
+	}
+	p.cp, p.loaded = cp, true
+	p.reconcile = p.opts.Incidents != nil
+	p.smu.Lock()
+	p.status.Checkpoint = cp
+	p.smu.Unlock()
+	return nil
+}
+
+// remember caches the active instance documents just written.
+func (p *Projector) remember(touched map[int64]*Instance) {
+	if len(p.cache)+len(touched) > p.opts.CacheSize {
+		clear(p.cache)
+	}
+	for k, in := range touched {
+		if in.State == StateActive {
+			p.cache[k] = in
+		} else {
+			delete(p.cache, k)
 		}
-		p.cp, p.loaded = cp, true
-		p.smu.Lock()
-		p.status.Checkpoint = cp
-		p.smu.Unlock()
+	}
+}
+
+func (p *Projector) step(ctx context.Context) (int, error) {
+	if err := p.load(ctx); err != nil {
+		return 0, err
 	}
 	changes, err := p.opts.Feed.Feed(p.cp+1, p.opts.BatchSize)
 	if err != nil {
 		return 0, fmt.Errorf("read change feed from %d: %w", p.cp+1, err)
 	}
 	if len(changes) == 0 {
+		if err := p.incidentStep(ctx); err != nil {
+			return 0, err
+		}
 		p.smu.Lock()
 		p.status.CaughtUp = true
 		p.smu.Unlock()
@@ -260,15 +461,11 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("write history batch up to %d: %w", b.Checkpoint, err)
 	}
 	p.cp = b.Checkpoint
-	if len(p.cache)+len(touched) > p.opts.CacheSize {
-		clear(p.cache)
-	}
-	for k, in := range touched {
-		if in.State == StateActive {
-			p.cache[k] = in
-		} else {
-			delete(p.cache, k)
-		}
+	p.remember(touched)
+	if err := p.incidentStep(ctx); err != nil {
+		// The batch is written; the incident states stay queued.
+		p.fail(err)
+		p.log.Warn("history: applying incident states failed; retrying with the next batch", "err", err)
 	}
 	p.smu.Lock()
 	p.status.Checkpoint = p.cp
@@ -289,15 +486,73 @@ type projection struct {
 	elements  map[int64]int
 	incidents map[string]int
 	actions   map[string]int
+	resolved  map[string]time.Time // incidents of the batch resolved already
 	b         *Batch
 }
 
-func (p *Projector) project(ctx context.Context, changes []engine.Change) (*Batch, map[int64]*Instance, error) {
-	pr := &projection{
+func (p *Projector) newProjection(ctx context.Context, checkpoint uint64) *projection {
+	return &projection{
 		p: p, ctx: ctx, insts: map[int64]*Instance{}, vars: map[int64]map[string]json.RawMessage{},
 		missing: map[int64]bool{}, events: map[string]int{}, elements: map[int64]int{},
 		incidents: map[string]int{}, actions: map[string]int{},
-		b: &Batch{Checkpoint: changes[len(changes)-1].Seq},
+		b: &Batch{Checkpoint: checkpoint},
+	}
+}
+
+// incidentStates asks which incidents opened in changes are resolved
+// already (operators may act before history catches up).
+func (pr *projection) incidentStates(changes []engine.Change) error {
+	if pr.p.opts.Incidents == nil {
+		return nil
+	}
+	var ids []string
+	for i := range changes {
+		if changes[i].Kind != engine.ChangeIncident {
+			continue
+		}
+		var pl struct {
+			IncidentID string `json:"incidentId"`
+		}
+		if json.Unmarshal(changes[i].Payload, &pl) == nil && pl.IncidentID != "" {
+			ids = append(ids, pl.IncidentID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	for start := 0; start < len(ids); start += MaxLimit {
+		r, err := pr.p.opts.Incidents.ResolvedIncidents(pr.ctx, ids[start:min(len(ids), start+MaxLimit)])
+		if err != nil {
+			return fmt.Errorf("read incident states: %w", err)
+		}
+		if pr.resolved == nil {
+			pr.resolved = r
+			continue
+		}
+		maps.Copy(pr.resolved, r)
+	}
+	return nil
+}
+
+// finish adds the instance documents to the batch.
+func (pr *projection) finish() (*Batch, map[int64]*Instance, error) {
+	for k, in := range pr.insts {
+		if m := pr.vars[k]; m != nil {
+			v, err := json.Marshal(m)
+			if err != nil {
+				return nil, nil, fmt.Errorf("encode variables of instance %d: %w", k, err)
+			}
+			in.Variables = v
+		}
+		pr.b.Instances = append(pr.b.Instances, *in)
+	}
+	return pr.b, pr.insts, nil
+}
+
+func (p *Projector) project(ctx context.Context, changes []engine.Change) (*Batch, map[int64]*Instance, error) {
+	pr := p.newProjection(ctx, changes[len(changes)-1].Seq)
+	if err := pr.incidentStates(changes); err != nil {
+		return nil, nil, err
 	}
 	for i := range changes {
 		if err := pr.apply(&changes[i]); err != nil {
@@ -313,17 +568,7 @@ func (p *Projector) project(ctx context.Context, changes []engine.Change) (*Batc
 			p.smu.Unlock()
 		}
 	}
-	for k, in := range pr.insts {
-		if m := pr.vars[k]; m != nil {
-			v, err := json.Marshal(m)
-			if err != nil {
-				return nil, nil, fmt.Errorf("encode variables of instance %d: %w", k, err)
-			}
-			in.Variables = v
-		}
-		pr.b.Instances = append(pr.b.Instances, *in)
-	}
-	return pr.b, pr.insts, nil
+	return pr.finish()
 }
 
 // instance returns the working copy of an instance document, loading it
@@ -580,13 +825,17 @@ func (pr *projection) apply(c *engine.Change) error {
 		if err := json.Unmarshal(c.Payload, &pl); err != nil {
 			return bad(err)
 		}
-		put(&pr.b.Incidents, pr.incidents, pl.IncidentID, Incident{
+		inc := Incident{
 			ID: pl.IncidentID, State: IncidentOpen, Reason: pl.Reason, Severity: pl.Severity, Note: pl.Note, RuleID: pl.RuleID,
 			Detail: pl.Detail, MessageID: pl.MessageID, MessageName: pl.MessageName, CorrelationKey: pl.CorrelationKey,
 			Source: pl.Source, InstanceKey: c.InstanceKey, ProcessID: c.ProcessID, Version: c.Version, ElementID: c.ElementID,
 			EventTime: utc(pl.EventTime), CreatedAt: wall, Raw: pl.Raw, Seq: c.Seq,
-		})
-		if fresh {
+		}
+		if at, ok := pr.resolved[pl.IncidentID]; ok {
+			inc.State, inc.ResolvedAt = IncidentResolved, utc(at)
+		}
+		put(&pr.b.Incidents, pr.incidents, pl.IncidentID, inc)
+		if fresh && inc.State == IncidentOpen {
 			in.Incidents++
 		}
 		touch()

@@ -33,6 +33,7 @@ func (s *Store) Resolve(ctx context.Context, id string, by Actor, comment string
 		return Incident{}, wrap("resolve incident", id, err)
 	}
 	s.log.Info("incident resolved", "id", id, "actor", actorName(by))
+	s.changed(id)
 	return inc, nil
 }
 
@@ -273,5 +274,6 @@ func (s *Store) requeue(ctx context.Context, inc Incident, by Actor, comment str
 		return RetryResult{}, wrap("retry incident", inc.ID, err)
 	}
 	s.log.Info("action re-queued", "incident", inc.ID, "action", a.ID, "actor", actorName(by))
+	s.changed(inc.ID)
 	return RetryResult{Incident: inc, Outcome: engine.Outcome{Result: "requeued", InstanceKey: a.InstanceKey, ProcessID: a.ProcessID}}, nil
 }

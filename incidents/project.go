@@ -115,6 +115,7 @@ func (s *Store) step(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("project incidents: %w", err)
 	}
 	s.cp = last
+	s.changed(b.resolved...)
 	return len(changes), nil
 }
 
@@ -143,9 +144,10 @@ type messagePayload struct {
 // incident just before the message change that completes it, so both are
 // usually in one batch and the incident is inserted once, complete.
 type batch struct {
-	tx    *sql.Tx
-	order []*Incident
-	byMsg map[string]*Incident // by message id
+	tx       *sql.Tx
+	order    []*Incident
+	byMsg    map[string]*Incident // by message id
+	resolved []string             // incidents a retry resolved
 }
 
 func (b *batch) add(inc *Incident) {
@@ -260,7 +262,7 @@ func (s *Store) projectMessage(ctx context.Context, b *batch, c *engine.Change, 
 			return err
 		}
 		if r != nil {
-			return s.projectRetry(ctx, b.tx, c, &p, r)
+			return s.projectRetry(ctx, b, c, &p, r)
 		}
 	}
 	if p.Outcome != engine.Uncorrelated {
@@ -371,7 +373,8 @@ func sortHeaders(hs []engine.Header) {
 
 // projectRetry records what the engine did with a retry: correlated (the
 // incident resolves), buffered (a retry is pending), or not correlated.
-func (s *Store) projectRetry(ctx context.Context, tx *sql.Tx, c *engine.Change, p *messagePayload, r *retryRow) error {
+func (s *Store) projectRetry(ctx context.Context, b *batch, c *engine.Change, p *messagePayload, r *retryRow) error {
+	tx := b.tx
 	inc, err := getDoc(ctx, tx, `id = ?`, r.incidentID)
 	if err != nil {
 		return err
@@ -397,6 +400,7 @@ func (s *Store) projectRetry(ctx context.Context, tx *sql.Tx, c *engine.Change, 
 			inc.PendingRetry = ""
 		}
 		if inc.State == StateOpen {
+			b.resolved = append(b.resolved, inc.ID)
 			inc.State, inc.ResolvedAt = StateResolved, at
 			inc.History = append(inc.History, Entry{At: at, Action: ActionResolved, Actor: ActorTracker,
 				Attempt: r.attempt, InstanceKey: c.InstanceKey,

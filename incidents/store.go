@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tracker-dev/tracker/engine"
@@ -83,6 +84,70 @@ type Store struct {
 
 	smu    sync.Mutex
 	status Status
+
+	watcher atomic.Pointer[Watcher]
+}
+
+// Watcher learns which incidents changed state: resolved by an operator,
+// re-queued, or resolved by a retry that correlated (also in bulk). The
+// history read model implements it to keep its incident documents current.
+// IncidentsChanged is called after the change is committed and must not
+// block; it gets only ids, the watcher reads the states it needs (see
+// [Store.ResolvedIncidents]).
+type Watcher interface {
+	IncidentsChanged(ids []string)
+}
+
+// Watch registers w (replacing an earlier one); it is safe while Run runs.
+// Changes made before Watch are not signalled: a watcher reconciles what it
+// holds once at its start. Watch(nil) stops the signals.
+func (s *Store) Watch(w Watcher) {
+	if w == nil {
+		s.watcher.Store(nil)
+		return
+	}
+	s.watcher.Store(&w)
+}
+
+// changed signals a watcher.
+func (s *Store) changed(ids ...string) {
+	if w := s.watcher.Load(); w != nil && len(ids) > 0 {
+		(*w).IncidentsChanged(ids)
+	}
+}
+
+// ResolvedIncidents returns when each resolved incident among ids was
+// resolved; open and unknown ids are left out.
+func (s *Store) ResolvedIncidents(ctx context.Context, ids []string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("read resolved incidents: %w", err)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, coalesce(json_extract(doc, '$.resolvedAt'), '') FROM incidents
+		WHERE id IN (SELECT value FROM json_each(?)) AND state = ?`, string(list), string(StateResolved))
+	if err != nil {
+		return nil, fmt.Errorf("read resolved incidents: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, at string
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, fmt.Errorf("read resolved incidents: %w", err)
+		}
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil && at != "" {
+			return nil, fmt.Errorf("read resolved incidents: incident %s: resolvedAt %q: %w", id, at, err)
+		}
+		out[id] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read resolved incidents: %w", err)
+	}
+	return out, nil
 }
 
 // Open checks the options and opens (or creates) the database. It starts no

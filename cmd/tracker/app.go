@@ -260,10 +260,14 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	}
 	proj, err := history.NewProjector(history.ProjectorOptions{
 		Feed: a.engine, Backend: backend, Retention: cfg.History.Retention.Duration, Logger: a.log, Registerer: a.reg,
+		Incidents: a.incidents,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("history projector: %w", err)
 	}
+	// Resolves and retries happen in the incident store, outside the feed:
+	// it tells the projector, which keeps history's incidents current.
+	a.incidents.Watch(proj)
 	a.onStop("history catch-up", func(sctx context.Context) error { return proj.Sync(sctx) })
 	a.goRun(ctx, "history", proj.Run)
 	a.ready("history", func() (bool, any) { return true, proj.Status() })
@@ -313,9 +317,8 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	api.EventRoutes(a.http.API(), a.corr, write)
 	api.IncidentRoutes(a.http.API(), a.incidents, write)
 	api.DecisionRoutes(a.http.API(), a.decider, write)
-	reader := currentIncidents{Service: a.history, store: a.incidents}
-	api.InstanceRoutes(a.http.API(), reader, a.engine)
-	api.HistoryRoutes(a.http.API(), reader)
+	api.InstanceRoutes(a.http.API(), a.history, a.engine)
+	api.HistoryRoutes(a.http.API(), a.history)
 	api.ActionRoutes(a.http.API(), a.history.Backend())
 	ui.Routes(a.http.Echo())
 	if err := a.http.Start(); err != nil {

@@ -107,6 +107,27 @@ func TestApply(t *testing.T) {
 	}
 }
 
+// TestApplyResolvedIncident: what the projector writes when an operator
+// resolves an incident — the incident document, now resolved with its time,
+// and its instance counting one open incident less, under the unchanged
+// checkpoint.
+func TestApplyResolvedIncident(t *testing.T) {
+	b := openFake(t, "apply-resolved-incident")
+	ctx := context.Background()
+	all := applyBatch()
+	inc := all.Incidents[0]
+	inc.State, inc.ResolvedAt = history.IncidentResolved, t0.Add(3*time.Hour)
+	in := all.Instances[0]
+	in.Incidents = 0
+	if err := b.Apply(ctx, &history.Batch{Checkpoint: 42, Incidents: []history.Incident{inc}, Instances: []history.Instance{in}}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	cp, err := b.Checkpoint(ctx)
+	if err != nil || cp != 42 {
+		t.Fatalf("Checkpoint = %d, %v; want 42", cp, err)
+	}
+}
+
 func TestApplyEmptyBatchRecordsCheckpoint(t *testing.T) {
 	b := openFake(t, "apply-empty")
 	if err := b.Apply(context.Background(), &history.Batch{Checkpoint: 7}); err != nil {

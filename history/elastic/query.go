@@ -278,6 +278,12 @@ func (b *Backend) Events(ctx context.Context, q history.EventQuery) (history.Pag
 // Incidents lists incidents matching q, newest first.
 func (b *Backend) Incidents(ctx context.Context, q history.IncidentQuery) (history.Page[history.Incident], error) {
 	var f []any
+	if len(q.IDs) > history.MaxLimit {
+		return history.Page[history.Incident]{}, fmt.Errorf("%w: %d incident ids, at most %d", history.ErrInvalidQuery, len(q.IDs), history.MaxLimit)
+	}
+	if len(q.IDs) > 0 {
+		f = append(f, map[string]any{"terms": map[string]any{"id": q.IDs}})
+	}
 	if q.State != "" {
 		f = append(f, term("state", q.State))
 	}

@@ -108,6 +108,10 @@ func TestQueries(t *testing.T) {
 			return b.Incidents(ctx, history.IncidentQuery{State: history.IncidentOpen, Reason: "ELEMENT_ERROR", InstanceKey: 10, ProcessID: "order", Limit: 5})
 		}, history.Page[history.Incident]{Items: []history.Incident{{ID: "inc-1", State: history.IncidentOpen, Reason: "ELEMENT_ERROR",
 			InstanceKey: 10, ProcessID: "order", Version: 1, ElementID: "GoodsShipped", CreatedAt: t0.Add(2 * time.Hour), Seq: 40}}}},
+		{"incidents-by-id", func(ctx context.Context, b *Backend) (any, error) {
+			return b.Incidents(ctx, history.IncidentQuery{IDs: []string{"inc-1", "inc-2"}, State: history.IncidentOpen, Limit: history.MaxLimit})
+		}, history.Page[history.Incident]{Items: []history.Incident{{ID: "inc-2", State: history.IncidentOpen, Reason: "ACTION_FAILED",
+			InstanceKey: 10, ProcessID: "order", Version: 1, ElementID: "DelayNotice", CreatedAt: t0.Add(3 * time.Hour), Seq: 45}}}},
 		{"actions", func(ctx context.Context, b *Backend) (any, error) {
 			return b.Actions(ctx, history.ActionQuery{InstanceKey: 10, State: "pending"})
 		}, history.Page[history.Action]{Items: []history.Action{{ID: "act-1", OutboxSeq: 1, Type: "DelayNotice", InstanceKey: 10, RaisedAt: t0,

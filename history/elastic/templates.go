@@ -18,7 +18,7 @@ var kinds = []string{kindEvents, kindInstances, kindElements, kindIncidents, kin
 
 // templateVersion is stored in every template's "version" so operators can
 // tell which tracker release installed it. Bump it when a mapping changes.
-const templateVersion = 1
+const templateVersion = 2
 
 // Field type helpers. Only types that Elasticsearch 7.10+, 8.x and OpenSearch
 // 1.x/2.x all support: keyword, text, long, integer, boolean, date, nested and
@@ -71,7 +71,7 @@ func mappings(kind string) map[string]any {
 			"id": keyword, "state": keyword, "reason": keyword, "severity": keyword, "note": unindexd,
 			"ruleId": keyword, "detail": unindexd, "messageId": keyword, "messageName": keyword,
 			"correlationKey": keyword, "source": keyword, "instanceKey": long, "processId": keyword,
-			"version": integer, "elementId": keyword, "eventTime": date, "createdAt": date,
+			"version": integer, "elementId": keyword, "eventTime": date, "createdAt": date, "resolvedAt": date,
 			"raw": unindexd, "seq": long,
 		}
 	case kindActions:

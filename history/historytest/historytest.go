@@ -897,6 +897,8 @@ func testIncidentsAndActions(t *testing.T, b history.Backend) {
 		{"open", history.IncidentQuery{State: history.IncidentOpen}, []string{"inc-5", "inc-4", "inc-2", "inc-1"}},
 		{"reason", history.IncidentQuery{Reason: "NO_INSTANCE"}, []string{"inc-5", "inc-3", "inc-1"}},
 		{"instance", history.IncidentQuery{InstanceKey: 1, State: history.IncidentOpen}, []string{"inc-5", "inc-1"}},
+		{"ids", history.IncidentQuery{IDs: []string{"inc-1", "inc-3", "inc-4", "inc-404"}}, []string{"inc-4", "inc-3", "inc-1"}},
+		{"open ids", history.IncidentQuery{IDs: []string{"inc-1", "inc-3", "inc-4"}, State: history.IncidentOpen}, []string{"inc-4", "inc-1"}},
 	} {
 		t.Run("incidents "+tc.name, func(t *testing.T) {
 			p, err := b.Incidents(ctx, tc.q)
@@ -908,6 +910,22 @@ func testIncidentsAndActions(t *testing.T, b history.Backend) {
 			}
 		})
 	}
+	// An incident resolved later: the document is replaced, with its time.
+	resolved := batch.Incidents[4]
+	resolved.State, resolved.ResolvedAt = history.IncidentResolved, T0.Add(time.Hour)
+	apply(t, b, &history.Batch{Checkpoint: 3, Incidents: []history.Incident{resolved}})
+	p, err := b.Incidents(ctx, history.IncidentQuery{IDs: []string{"inc-4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Items) != 1 {
+		t.Fatalf("incident inc-4: %d found", len(p.Items))
+	}
+	sameJSON(t, "resolved incident", p.Items[0], resolved)
+	if _, err := b.Incidents(ctx, history.IncidentQuery{IDs: make([]string, history.MaxLimit+1)}); !errors.Is(err, history.ErrInvalidQuery) {
+		t.Errorf("more than MaxLimit ids: err = %v, want ErrInvalidQuery", err)
+	}
+
 	var got []string
 	q := history.IncidentQuery{Limit: 3}
 	for range 5 {

@@ -404,6 +404,12 @@ const newestFirst = "-time"
 func (s *Store) Incidents(ctx context.Context, q history.IncidentQuery) (history.Page[history.Incident], error) {
 	var page history.Page[history.Incident]
 	var w where
+	if len(q.IDs) > history.MaxLimit {
+		return page, fmt.Errorf("%w: %d incident ids, at most %d", history.ErrInvalidQuery, len(q.IDs), history.MaxLimit)
+	}
+	if len(q.IDs) > 0 {
+		w.add("id IN (SELECT value FROM json_each(?))", string(appendJSONArray(nil, q.IDs)))
+	}
 	if q.State != "" {
 		w.add("state = ?", q.State)
 	}
