@@ -46,8 +46,16 @@ func (a *aligner) wait(ctx context.Context, tp engine.TopicPartition, et time.Ti
 		return
 	}
 	if prev, ok := a.at[tp]; !ok || et.After(prev) {
-		a.at[tp] = et // a partition's mark never goes back (back-dated records do not hold others)
-		a.recomputeLocked()
+		a.at[tp] = et                  // a partition's mark never goes back (back-dated records do not hold others)
+		if !ok || !prev.After(a.min) { // only a new partition or the one with the least mark moves the least
+			a.recomputeLocked()
+		}
+	}
+	if !et.After(a.min.Add(a.slack)) {
+		// No lagging partition is more than slack behind: the usual case,
+		// decided without looking at the others one by one.
+		a.mu.Unlock()
+		return
 	}
 	var timer *time.Timer
 	for {

@@ -69,6 +69,14 @@ type Options struct {
 	// OnTick, if set, is called from the consumer's goroutine after every
 	// engine tick with its result.
 	OnTick func(watermark time.Time, res engine.TickResult)
+	// ApplyAsync, if set, is used instead of Engine.Apply: it applies a
+	// batch and returns once its commit has started, with a function that
+	// waits until the batch is durable and returns its outcomes. The
+	// consumer then applies the next batch while the previous one commits
+	// (like [engine.Engine.ApplyAsync]; batches must become durable in the
+	// order they were applied). When Engine is an *engine.Engine, its
+	// ApplyAsync is used unless this is set.
+	ApplyAsync func(ctx context.Context, batch []engine.Message) (wait func() ([]engine.Outcome, error), err error)
 }
 
 // Errors of HTTP ingestion.
@@ -103,7 +111,9 @@ type Consumer struct {
 	onApplied func([]engine.Message, []engine.Outcome)
 	onTick    func(time.Time, engine.TickResult)
 	known     func(string) bool
-	align     *aligner
+	// applyAsync is Options.ApplyAsync (or the engine's); nil: Engine.Apply.
+	applyAsync func(ctx context.Context, batch []engine.Message) (func() ([]engine.Outcome, error), error)
+	align      *aligner
 
 	items  chan item
 	ctl    chan any
@@ -199,6 +209,16 @@ func New(opts Options) (*Consumer, error) {
 		free:      make(chan *work, 2),
 		parts:     map[engine.TopicPartition]*partState{},
 		counters:  map[string]map[engine.Result]prometheus.Counter{},
+	}
+	c.applyAsync = opts.ApplyAsync
+	if e, ok := opts.Engine.(*engine.Engine); ok && c.applyAsync == nil {
+		c.applyAsync = func(ctx context.Context, batch []engine.Message) (func() ([]engine.Outcome, error), error) {
+			p, err := e.ApplyAsync(ctx, batch)
+			if err != nil {
+				return nil, err
+			}
+			return p.Wait, nil
+		}
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -511,6 +531,9 @@ type work struct {
 	msgs  []engine.Message
 	metas []meta
 	ctl   any
+	// The batch merged by event time (see [merger]).
+	mergedMsgs  []engine.Message
+	mergedMetas []meta
 }
 
 // finalGrace bounds how long the applier may take to finish the batch in
@@ -531,7 +554,10 @@ func (c *Consumer) newWork() *work {
 func (c *Consumer) recycle(w *work) {
 	clear(w.msgs) // drop the records' bytes
 	clear(w.metas)
+	clear(w.mergedMsgs)
+	clear(w.mergedMetas)
 	w.msgs, w.metas = w.msgs[:0], w.metas[:0]
+	w.mergedMsgs, w.mergedMetas = w.mergedMsgs[:0], w.mergedMetas[:0]
 	select {
 	case c.free <- w:
 	default:
@@ -647,35 +673,94 @@ func (c *Consumer) batchLoop(ctx context.Context, out chan<- *work, applierDone 
 
 // applyLoop is the applier: it applies the batches the batcher hands over,
 // handles generation changes after the batches before them, commits and
-// ticks the engine. It returns nil when in is closed (after a final commit)
-// and an error when the engine fails.
+// ticks the engine. With an engine that commits asynchronously it applies
+// the next batch while the previous one commits, when the next one is ready;
+// a batch's outcomes are acted on (positions, dead letters, HTTP answers,
+// OnApplied) only once it is durable, and ticks and generation changes
+// happen with no batch in flight. It returns nil when in is closed (after a
+// final commit) and an error when the engine fails.
 func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 	ticker := time.NewTicker(c.tickEvery)
 	defer ticker.Stop()
 	if err := c.tick(ctx); err != nil {
 		return err
 	}
+	var pend *applying // applied, its commit maybe in flight
+	tickDue := false
 	for {
-		select {
-		case w, ok := <-in:
-			if !ok {
-				c.commit(true)
-				return nil
-			}
-			if w.ctl != nil {
-				c.control(ctx, w.ctl)
-				continue
-			}
-			err := c.flush(ctx, w)
-			c.recycle(w)
-			if err != nil {
-				return err
-			}
-		case <-ticker.C:
+		if pend == nil && tickDue {
+			tickDue = false
 			c.commit(false)
 			if err := c.tick(ctx); err != nil {
 				return err
 			}
+		}
+		var w *work
+		open := true
+		switch {
+		case pend == nil:
+			select {
+			case w, open = <-in:
+			case <-ticker.C:
+				tickDue = true
+				continue
+			}
+		case !tickDue:
+			// A batch is committing: apply the next one meanwhile if it
+			// is ready, else wait for the commit.
+			select {
+			case w, open = <-in:
+			case <-ticker.C:
+				tickDue = true
+			default:
+			}
+		}
+		if !open {
+			var err error
+			if pend != nil {
+				err = c.land(ctx, pend)
+			}
+			c.commit(true)
+			return err
+		}
+		if w != nil && w.ctl != nil {
+			if pend != nil {
+				if err := c.land(ctx, pend); err != nil {
+					return err
+				}
+				pend = nil
+			}
+			c.control(ctx, w.ctl)
+			continue
+		}
+		var next *applying
+		var err error
+		if w != nil {
+			next, err = c.start(ctx, w)
+		}
+		if pend != nil {
+			if lerr := c.land(ctx, pend); lerr != nil {
+				if next != nil {
+					failRequests(next.metas, lerr)
+				}
+				return lerr
+			}
+		}
+		if err != nil {
+			return err
+		}
+		pend = next
+		if pend != nil && pend.wait == nil { // applied synchronously
+			if err := c.land(ctx, pend); err != nil {
+				return err
+			}
+			pend = nil
+		}
+		// Between the periodic ticks, tick early only when a known timer
+		// has become due at the new watermark: a tick costs the engine a
+		// scan.
+		if !c.nextDue.IsZero() && time.Since(c.lastTick) >= c.tickEvery/4 && !c.computeWatermark(c.clock()).Before(c.nextDue) {
+			tickDue = true
 		}
 	}
 }
@@ -793,9 +878,20 @@ func (c *Consumer) startGeneration(ctx context.Context, gen *kafka.Generation) g
 	return genAssigned{id: c.genID, starts: starts}
 }
 
-// flush applies a batch, writes its dead letters, and updates the
-// partitions' positions.
-func (c *Consumer) flush(ctx context.Context, w *work) error {
+// applying is a batch given to the engine, from the start of its Apply
+// until it is durable.
+type applying struct {
+	w     *work
+	batch []engine.Message // in the order applied
+	metas []meta
+	began time.Time
+	wait  func() ([]engine.Outcome, error) // nil: applied synchronously, outs set
+	outs  []engine.Outcome
+}
+
+// start filters and orders a batch and gives it to the engine. It returns
+// nil when nothing of the batch is to be applied.
+func (c *Consumer) start(ctx context.Context, w *work) (*applying, error) {
 	// Drop records the engine has (or the generation no longer wants), in place.
 	n := 0
 	for i := range w.msgs {
@@ -808,11 +904,34 @@ func (c *Consumer) flush(ctx context.Context, w *work) error {
 	clear(w.msgs[n:])
 	w.msgs, w.metas = w.msgs[:n], w.metas[:n]
 	if n == 0 {
-		return nil
+		c.recycle(w)
+		return nil, nil
 	}
-	batch, metas := c.merge.merge(w.msgs, w.metas)
-	began := time.Now()
-	outs, err := c.eng.Apply(ctx, batch)
+	a := &applying{w: w, began: time.Now()}
+	a.batch, a.metas = c.merge.merge(w.msgs, w.metas, &w.mergedMsgs, &w.mergedMetas)
+	var err error
+	if c.applyAsync != nil {
+		a.wait, err = c.applyAsync(ctx, a.batch)
+	} else {
+		a.outs, err = c.eng.Apply(ctx, a.batch)
+	}
+	if err != nil {
+		err = fmt.Errorf("apply batch of %d messages: %w", len(a.batch), err)
+		failRequests(a.metas, err)
+		return nil, err
+	}
+	return a, nil
+}
+
+// land waits until a batch is durable, then updates the partitions'
+// positions, writes the batch's dead letters and answers its HTTP requests.
+func (c *Consumer) land(ctx context.Context, a *applying) error {
+	defer c.recycle(a.w)
+	batch, metas := a.batch, a.metas
+	outs, err := a.outs, error(nil)
+	if a.wait != nil {
+		outs, err = a.wait()
+	}
 	if err == nil && len(outs) != len(batch) {
 		err = fmt.Errorf("engine returned %d outcomes for %d messages", len(outs), len(batch))
 	}
@@ -821,10 +940,9 @@ func (c *Consumer) flush(ctx context.Context, w *work) error {
 		failRequests(metas, err)
 		return err
 	}
-	c.m.applySecs.Observe(time.Since(began).Seconds())
+	c.m.applySecs.Observe(time.Since(a.began).Seconds())
 	c.m.batches.Inc()
 	c.m.batchSize.Observe(float64(len(batch)))
-
 	var dead []kafka.Message
 	var deadSources []string
 	c.mu.Lock()
@@ -870,11 +988,6 @@ func (c *Consumer) flush(ctx context.Context, w *work) error {
 	}
 	if c.onApplied != nil {
 		c.onApplied(batch, outs)
-	}
-	// Between the periodic ticks, tick early only when a known timer has
-	// become due at the new watermark: a tick costs the engine a scan.
-	if !c.nextDue.IsZero() && time.Since(c.lastTick) >= c.tickEvery/4 && !c.computeWatermark(c.clock()).Before(c.nextDue) {
-		return c.tick(ctx)
 	}
 	return nil
 }
@@ -1107,11 +1220,13 @@ func (c *Consumer) Readiness() (bool, any) {
 // engine stores each partition's highest offset.
 func mergeByEventTime(batch []engine.Message, metas []meta) ([]engine.Message, []meta) {
 	var g merger
-	return g.merge(batch, metas)
+	var outB []engine.Message
+	var outM []meta
+	return g.merge(batch, metas, &outB, &outM)
 }
 
-// merger does [mergeByEventTime] with buffers it keeps from batch to batch.
-// The slices merge returns are valid until its next call.
+// merger does [mergeByEventTime] with scratch buffers it keeps from batch to
+// batch, into output buffers the caller keeps.
 type merger struct {
 	seqOf map[engine.TopicPartition]int32
 	reqOf map[*httpReq]int32
@@ -1121,11 +1236,11 @@ type merger struct {
 	idx   []int32 // message indexes grouped by sequence, in batch order
 	sec   []int64 // event time of each message: Unix seconds
 	nsec  []int32 // and nanoseconds
-	outB  []engine.Message
-	outM  []meta
 }
 
-func (g *merger) merge(batch []engine.Message, metas []meta) ([]engine.Message, []meta) {
+// merge returns the batch merged into *outB and *outM (grown as needed), or
+// batch and metas themselves when they hold one sequence.
+func (g *merger) merge(batch []engine.Message, metas []meta, outB *[]engine.Message, outM *[]meta) ([]engine.Message, []meta) {
 	if g.seqOf == nil {
 		g.seqOf = map[engine.TopicPartition]int32{}
 		g.reqOf = map[*httpReq]int32{}
@@ -1185,10 +1300,7 @@ func (g *merger) merge(batch []engine.Message, metas []meta) ([]engine.Message, 
 			g.count[s] = g.end[s-1]
 		}
 	}
-	clear(g.outB[min(n, len(g.outB)):]) // drop what the previous batch left beyond this one
-	clear(g.outM[min(n, len(g.outM)):])
-	g.outB = slices.Grow(g.outB[:0], n)
-	g.outM = slices.Grow(g.outM[:0], n)
+	ob, om := slices.Grow((*outB)[:0], n), slices.Grow((*outM)[:0], n)
 	for range n {
 		best, bi := -1, int32(0)
 		for s := range k {
@@ -1202,8 +1314,9 @@ func (g *merger) merge(batch []engine.Message, metas []meta) ([]engine.Message, 
 			}
 		}
 		g.count[best]++
-		g.outB = append(g.outB, batch[bi])
-		g.outM = append(g.outM, metas[bi])
+		ob = append(ob, batch[bi])
+		om = append(om, metas[bi])
 	}
-	return g.outB, g.outM
+	*outB, *outM = ob, om
+	return ob, om
 }

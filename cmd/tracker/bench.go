@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -46,6 +47,7 @@ type benchOptions struct {
 	verbose    bool
 	cpuProfile string
 	nullEngine bool
+	syncApply  bool
 	alignSlack time.Duration
 }
 
@@ -91,6 +93,7 @@ with one line:
 	f.IntVar(&o.cacheSize, "cache-size", 0, "engine instance cache (default: enough for every order of the run)")
 	f.BoolVar(&o.verbose, "verbose", false, "log the tracker's warnings to stderr")
 	f.DurationVar(&o.alignSlack, "align-slack", 0, "event-time alignment slack of the consumer (0 = its default, negative = off)")
+	f.BoolVar(&o.syncApply, "sync-apply", false, "apply each batch with engine.Apply, waiting for its commit, instead of overlapping the commit with the next batch (ApplyAsync)")
 	f.BoolVar(&o.nullEngine, "null-engine", false, "measure the consumer alone: an in-memory engine that only records positions")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the tracker run to this file")
 	bench.AddCommand(ingest)
@@ -157,8 +160,17 @@ func runBenchIngest(ctx context.Context, out io.Writer, o benchOptions) error {
 	trackerRate := float64(res.events) / res.elapsed.Seconds()
 	fmt.Fprintf(out, "tracker:  %d events in %s = %s events/s (slowest 1 s window %s events/s; outcomes %s)\n",
 		res.events, res.elapsed.Round(time.Millisecond), rate(res.events, res.elapsed), slowestText(res.slowest), res.outcomes)
-	fmt.Fprintf(out, "          %d batches (avg %d), engine Apply %s, Tick %s of the run\n",
-		res.batches, res.events/max(res.batches, 1), res.applyTime.Round(time.Millisecond), res.tickTime.Round(time.Millisecond))
+	inEngine := res.applyTime + res.waitTime + res.tickTime
+	outside := res.elapsed - inEngine
+	fmt.Fprintf(out, "          %d batches (avg %d); of the run: engine Apply %s (%.0f%%), waiting for commits %s (%.0f%%), %d Ticks %s (%.0f%%),\n",
+		res.batches, res.events/max(res.batches, 1),
+		res.applyTime.Round(time.Millisecond), pct(res.applyTime, res.elapsed),
+		res.waitTime.Round(time.Millisecond), pct(res.waitTime, res.elapsed),
+		res.ticks, res.tickTime.Round(time.Millisecond), pct(res.tickTime, res.elapsed))
+	fmt.Fprintf(out, "          outside the engine %s (%.0f%%, joining the group %s); engine alone (events / time in the engine) %s events/s\n",
+		outside.Round(time.Millisecond), pct(outside, res.elapsed), res.joined.Round(time.Millisecond), rate(res.events, inEngine))
+	fmt.Fprintf(out, "          process CPU %.1f µs/event (%.2f cores)\n",
+		float64(res.cpu.Microseconds())/float64(max(res.events, 1)), res.cpu.Seconds()/res.elapsed.Seconds())
 	if res.latN > 0 {
 		fmt.Fprintf(out, "latency:  %d events paced at %d/s: p50 %s p99 %s max %s (produce to applied)\n",
 			res.latN, o.pacedRate, res.p50.Round(10*time.Microsecond), res.p99.Round(10*time.Microsecond), res.pmax.Round(10*time.Microsecond))
@@ -167,6 +179,22 @@ func runBenchIngest(ctx context.Context, out io.Writer, o benchOptions) error {
 	fmt.Fprintf(out, "ingest: tracker=%.0f events/s raw=%.0f events/s durable=%.0f events/s ratio=%.2f\n",
 		trackerRate, rawRate, durableRate, trackerRate/durableRate)
 	return nil
+}
+
+func pct(part, whole time.Duration) float64 {
+	if whole <= 0 {
+		return 0
+	}
+	return 100 * part.Seconds() / whole.Seconds()
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func rate(n int, d time.Duration) string {
@@ -346,6 +374,10 @@ type trackerResult struct {
 	latN           int
 	applyTime      time.Duration
 	tickTime       time.Duration
+	waitTime       time.Duration // waiting for commits started by ApplyAsync
+	ticks          int
+	joined         time.Duration // from the start to the first applied batch
+	cpu            time.Duration // process CPU time of the run
 	batches        int
 	p50, p99, pmax time.Duration
 }
@@ -390,6 +422,7 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 		lats     []time.Duration
 		done     = make(chan struct{})
 		closed   bool
+		firstAt  time.Time
 	)
 	known := func(name string) bool { return len(repo.StartingOn(name)) > 0 || len(repo.Catching(name)) > 0 }
 	src := config.Source{Name: "simulator", Topics: simulator.Topics, Format: "auto", MessageName: "$.type",
@@ -399,14 +432,22 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 		inner = &benchNullEngine{pos: map[engine.TopicPartition]int64{}}
 	}
 	timed := &benchTimedEngine{Engine: inner}
+	var async func(context.Context, []engine.Message) (func() ([]engine.Outcome, error), error)
+	if !o.nullEngine && !o.syncApply {
+		timed.async = eng
+		async = timed.ApplyAsync
+	}
 	cons, err := correlate.New(correlate.Options{
-		Engine: timed, Sources: []config.Source{src}, Logger: logger, KnownMessage: known, AlignSlack: o.alignSlack,
+		Engine: timed, ApplyAsync: async, Sources: []config.Source{src}, Logger: logger, KnownMessage: known, AlignSlack: o.alignSlack,
 		Kafka: config.Kafka{Brokers: []string{addr}, GroupID: "bench", BatchSize: o.batchSize,
 			Linger: config.Duration{Duration: o.linger}, SessionTimeout: config.Duration{Duration: 10 * time.Second}},
 		OnApplied: func(batch []engine.Message, outs []engine.Outcome) {
 			now := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
+			if applied == 0 {
+				firstAt = now
+			}
 			applied += int64(len(batch))
 			for i := range outs {
 				outcomes[benchOutcomeKey(outs[i])]++
@@ -441,7 +482,7 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 		defer pf.Close()
 		defer pprof.StopCPUProfile()
 	}
-	began := time.Now()
+	began, cpu0 := time.Now(), cpuTime()
 	go func() { runErr <- cons.Run(rctx) }()
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
@@ -460,11 +501,13 @@ wait:
 			return res, ctx.Err()
 		}
 	}
-	res.elapsed = time.Since(began)
+	res.elapsed, res.cpu = time.Since(began), cpuTime()-cpu0
 	mu.Lock()
+	res.joined = firstAt.Sub(began)
 	res.events = int(applied)
 	res.outcomes = fmt.Sprint(outcomes)
 	res.applyTime, res.batches = time.Duration(timed.applyNs.Load()), int(timed.batches.Load())
+	res.waitTime, res.ticks = time.Duration(timed.waitNs.Load()), int(timed.ticks.Load())
 	res.tickTime = time.Duration(timed.tickNs.Load())
 	mu.Unlock()
 	// The slowest full one-second window after the group was joined (the
@@ -561,7 +604,25 @@ func peakRSS() string {
 // benchTimedEngine measures the time the consumer spends in the engine.
 type benchTimedEngine struct {
 	correlate.Engine
-	applyNs, tickNs, batches atomic.Int64
+	async                                   *engine.Engine // for ApplyAsync
+	applyNs, waitNs, tickNs, batches, ticks atomic.Int64
+}
+
+// ApplyAsync times the engine's ApplyAsync and the consumer's wait for the
+// commit.
+func (t *benchTimedEngine) ApplyAsync(ctx context.Context, batch []engine.Message) (func() ([]engine.Outcome, error), error) {
+	began := time.Now()
+	p, err := t.async.ApplyAsync(ctx, batch)
+	t.applyNs.Add(int64(time.Since(began)))
+	t.batches.Add(1)
+	if err != nil {
+		return nil, err
+	}
+	return func() ([]engine.Outcome, error) {
+		began := time.Now()
+		defer func() { t.waitNs.Add(int64(time.Since(began))) }()
+		return p.Wait()
+	}, nil
 }
 
 func (t *benchTimedEngine) Apply(ctx context.Context, batch []engine.Message) ([]engine.Outcome, error) {
@@ -572,7 +633,7 @@ func (t *benchTimedEngine) Apply(ctx context.Context, batch []engine.Message) ([
 
 func (t *benchTimedEngine) Tick(ctx context.Context, wm time.Time) (engine.TickResult, error) {
 	began := time.Now()
-	defer func() { t.tickNs.Add(int64(time.Since(began))) }()
+	defer func() { t.tickNs.Add(int64(time.Since(began))); t.ticks.Add(1) }()
 	return t.Engine.Tick(ctx, wm)
 }
 
