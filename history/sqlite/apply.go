@@ -465,9 +465,15 @@ func (w *writer) addHours(hours map[hourKey]*hourAgg) error {
 }
 
 func (w *writer) events(docs []history.Event) error {
-	// New events get rowids assigned here (the writer holds the write lock),
-	// so their text goes into the FTS table in the same multi-row fashion; a
-	// replaced event keeps its rowid and is re-indexed.
+	// New events get the rowids after the largest one, in order (the writer
+	// holds the write lock), so their text goes into the FTS table in the
+	// same multi-row fashion; a replaced event keeps its rowid and is
+	// re-indexed. The rowids are not written explicitly but left to SQLite,
+	// which appends in just that way: an explicit rowid would make SQLite
+	// keep a statement journal for each multi-row INSERT (a copy of every
+	// page it touches; instances and element instances, keyed by their
+	// INTEGER PRIMARY KEY, cannot avoid it). The largest rowid afterwards
+	// confirms the assignment.
 	ids := make([]string, len(docs))
 	for i := range docs {
 		ids[i] = docs[i].ID
@@ -501,12 +507,24 @@ func (w *writer) events(docs []history.Event) error {
 		} else {
 			next++
 			rowid = next
-			fresh = append(fresh, rowid, d.ID, ns(d.EventTime), d.Outcome, d.Reason, d.MessageName, d.CorrelationKey, d.InstanceKey, doc)
+			fresh = append(fresh, d.ID, ns(d.EventTime), d.Outcome, d.Reason, d.MessageName, d.CorrelationKey, d.InstanceKey, doc)
 		}
 		fts = append(fts, rowid, w.txt.event(d))
 	}
-	if err := w.insertRows(`INSERT INTO events (rowid, id, event_time, outcome, reason, message_name, correlation_key, instance_key, doc)`, 9, "", fresh); err != nil {
-		return fmt.Errorf("write events: %w", err)
+	if len(fresh) > 0 {
+		first := next - int64(len(fresh)/8) + 1
+		// OR ROLLBACK: a failing row ends the transaction (Apply rolls back on
+		// any error anyway), so no statement journal is needed either.
+		if err := w.insertRows(`INSERT OR ROLLBACK INTO events (id, event_time, outcome, reason, message_name, correlation_key, instance_key, doc)`, 8, "", fresh); err != nil {
+			return fmt.Errorf("write events: %w", err)
+		}
+		var last int64
+		if err := w.tx.QueryRowContext(w.ctx, `SELECT max(rowid) FROM events`).Scan(&last); err != nil {
+			return fmt.Errorf("write events: %w", err)
+		}
+		if last != next {
+			return fmt.Errorf("write events: new events got rowids up to %d, expected %d to %d", last, first, next)
+		}
 	}
 	if err := w.insertRows(`INSERT INTO events (id, event_time, outcome, reason, message_name, correlation_key, instance_key, doc)`, 8,
 		`ON CONFLICT (id) DO UPDATE SET event_time = excluded.event_time, outcome = excluded.outcome,
