@@ -41,7 +41,8 @@ type instance struct {
 	end     time.Time
 	endEl   string
 	vars    map[string]json.RawMessage
-	elems   []*elemInst
+	elems   []*elemInst // the root and the active element instances, in key order
+	done    []byte      // path record: the finished element instances, encoded (see archive)
 	joins   []join
 	decoded map[string]any // vars decoded for FEEL; nil when stale
 }
@@ -108,33 +109,26 @@ func (g *group) instance(key int64) *instance {
 }
 
 // archive moves the finished element instances of the group's instances
-// out of the group record: those that finished in this batch are written
-// once, as one record per instance under the key of the first of them (the
-// path, read by Instance), and dropped from memory. Only active element
-// instances and the root (the process scope) take part in correlation, so
-// the group record, re-written on every change, stays small however long
-// the path grows.
+// into their instance's path record: an encoded byte string that only grows
+// (appended once per element) and is copied as it is into the group record.
+// Only active element instances and the root (the process scope) take part
+// in correlation, so the group record stays cheap to encode however long
+// the path grows, and finished element instances cost no memory as structs.
 func (t *txn) archive(g *group) {
 	for _, in := range g.insts {
 		keep := in.elems[:0]
-		e := enc{b: t.scratch[:0]}
-		var first int64
+		e := enc{b: in.done}
+		if e.b == nil {
+			e.b = make([]byte, 0, 256) // a typical path, so it rarely regrows
+		}
 		for _, ei := range in.elems {
 			if ei.root || ei.state == ElementActive {
 				keep = append(keep, ei)
 				continue
 			}
-			if first == 0 {
-				first = ei.key
-				e.uvarint(recElemsV1)
-			}
 			encodeDoneElem(&e, ei, in.start)
 		}
-		t.scratch = e.b
-		if first != 0 {
-			t.kbuf = elemKey(t.kbuf, in.key, first)
-			t.b.Set(t.kbuf, e.b, nil)
-		}
+		in.done = e.b
 		clear(in.elems[len(keep):])
 		in.elems = keep
 	}
@@ -149,12 +143,11 @@ func encodeDoneElem(e *enc, ei *elemInst, base time.Time) {
 	e.rel(ei.end, base)
 }
 
-// decodeDoneElems appends the element instances of one archive record.
-func decodeDoneElems(v []byte, base time.Time, out []*elemInst) ([]*elemInst, error) {
+// decodeDoneElems decodes an instance's path record, in key order (the
+// order entered).
+func decodeDoneElems(v []byte, base time.Time) ([]*elemInst, error) {
+	var out []*elemInst
 	d := dec{b: v}
-	if r := d.uvarint(); r != recElemsV1 {
-		return out, fmt.Errorf("%w: element record version %d", errCorrupt, r)
-	}
 	for len(d.b) > 0 && d.err == nil {
 		ei := &elemInst{key: d.varint()}
 		ei.el = d.str()
@@ -164,23 +157,30 @@ func decodeDoneElems(v []byte, base time.Time, out []*elemInst) ([]*elemInst, er
 		ei.end = d.rel(base)
 		out = append(out, ei)
 	}
-	return out, d.err
+	if d.err != nil {
+		return nil, fmt.Errorf("path record: %w", d.err)
+	}
+	// appended per batch: a scope that finished after its children comes
+	// later with a smaller key
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out, nil
 }
 
 // --- encoding ---
 
 const (
-	recGroupV1 = 1
-	recElemsV1 = 1
+	recGroupV1 = 1 // no path records: finished element instances among the active ones
+	recGroupV2 = 2 // instances end with their path record
 )
 
 func encodeGroup(g *group, buf []byte) []byte {
 	e := enc{b: buf[:0]}
-	e.uvarint(recGroupV1)
+	e.uvarint(recGroupV2)
 	e.str(g.ck)
 	e.uvarint(uint64(len(g.insts)))
 	for _, in := range g.insts {
 		encodeInstance(&e, in)
+		e.bytes(in.done)
 	}
 	e.uvarint(uint64(len(g.msgs)))
 	for _, bm := range g.msgs {
@@ -310,13 +310,18 @@ func decodeMessage(d *dec) Message {
 
 func decodeGroup(b []byte) (*group, error) {
 	d := dec{b: b}
-	if v := d.uvarint(); v != recGroupV1 {
+	v := d.uvarint()
+	if v != recGroupV1 && v != recGroupV2 {
 		return nil, fmt.Errorf("%w: group record version %d", errCorrupt, v)
 	}
 	g := &group{ck: d.str()}
 	n := d.count()
 	for i := 0; i < n && d.err == nil; i++ {
-		g.insts = append(g.insts, decodeInstance(&d))
+		in := decodeInstance(&d)
+		if v >= recGroupV2 {
+			in.done = d.bytes()
+		}
+		g.insts = append(g.insts, in)
 	}
 	n = d.count()
 	for i := 0; i < n && d.err == nil; i++ {

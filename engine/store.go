@@ -19,7 +19,6 @@ const (
 	pMeta     = 'm' // m<name>                     → value
 	pGroup    = 'g' // g<correlation key>          → group record
 	pInstance = 'n' // n<instance key>              → correlation key of its group
-	pElem     = 'e' // e<instance key><element key> → element instances that finished in one batch (written once)
 	pTimer    = 't' // t<due><inst><elem><target>   → correlation key
 	pHeld     = 'h' // h<event time><ck>\x00<id>    → ""  (skip-ahead messages by event time)
 	pExpiry   = 'x' // x<expiry><ck>\x00<id>        → ""  (buffered messages by expiry)
@@ -78,16 +77,6 @@ func groupKey(ck string) []byte {
 }
 
 func instanceKey(key int64) []byte { return u64([]byte{pInstance}, uint64(key)) }
-
-func elemKey(b []byte, inst, elem int64) []byte {
-	return u64(u64(append(b[:0], pElem), uint64(inst)), uint64(elem))
-}
-
-// elemRange returns the bounds of the finished element instances of inst.
-func elemRange(inst int64) (lo, hi []byte) {
-	lo = u64([]byte{pElem}, uint64(inst))
-	return lo, prefixEnd(lo)
-}
 
 func timerKey(due time.Time, inst, elem int64, target string) []byte {
 	return appendTimerKey(make([]byte, 0, 25+len(target)), due, inst, elem, target)

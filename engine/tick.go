@@ -303,8 +303,6 @@ func (t *txn) cleanup(now time.Time) error {
 				g.insts = append(g.insts[:i], g.insts[i+1:]...)
 				g.dirty = true
 				t.b.Delete(instanceKey(key), nil)
-				lo, hi := elemRange(key)
-				t.b.DeleteRange(lo, hi, nil)
 				break
 			}
 		}
@@ -341,32 +339,11 @@ func (e *Engine) Instance(key int64) (InstanceView, bool, error) {
 	if in == nil {
 		return InstanceView{}, false, nil
 	}
-	done, err := e.finishedElems(in)
+	done, err := decodeDoneElems(in.done, in.start)
 	if err != nil {
 		return InstanceView{}, false, fmt.Errorf("read instance %d: %w", key, err)
 	}
 	return e.view(in, done), true, nil
-}
-
-// finishedElems reads the archived (finished) element instances of an
-// instance, in key order (the order entered).
-func (e *Engine) finishedElems(in *instance) ([]*elemInst, error) {
-	lo, hi := elemRange(in.key)
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		return nil, err
-	}
-	var out []*elemInst
-	for it.First(); it.Valid(); it.Next() {
-		if out, err = decodeDoneElems(it.Value(), in.start, out); err != nil {
-			it.Close()
-			return nil, err
-		}
-	}
-	// records are per batch: a scope that finished later than its children
-	// comes in a later record with a smaller key
-	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
-	return out, it.Close()
 }
 
 // mergeElems merges two lists of element instances sorted by key.
