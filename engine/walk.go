@@ -110,16 +110,16 @@ func (r *run) dropJoins(scope int64) {
 	r.in.joins = j
 }
 
+// cancelTrigs removes triggers of an element instance. A cancelled timer's
+// index entry is left in the store (lazy deletion): Tick finds no matching
+// trigger when it comes due and deletes it then. Most timers are cancelled
+// (the order is delivered before the delay notice), so this saves a store
+// write on the hot path for a read at due time.
 func (r *run) cancelTrigs(ei *elemInst, which func(trigger) bool) {
 	keep := ei.trigs[:0]
 	for _, tr := range ei.trigs {
 		if !which(tr) {
 			keep = append(keep, tr)
-			continue
-		}
-		if tr.msg == "" {
-			r.t.kbuf = appendTimerKey(r.t.kbuf, tr.due, r.in.key, ei.key, tr.target)
-			r.t.b.Delete(r.t.kbuf, nil)
 		}
 	}
 	ei.trigs = keep
