@@ -699,9 +699,12 @@ func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 		open := true
 		switch {
 		case pend == nil:
+			idle := time.Now()
 			select {
 			case w, open = <-in:
+				c.m.idleSecs.Add(time.Since(idle).Seconds())
 			case <-ticker.C:
+				c.m.idleSecs.Add(time.Since(idle).Seconds())
 				tickDue = true
 				continue
 			}

@@ -21,6 +21,7 @@ type metrics struct {
 	saturated   prometheus.Counter
 	tickFired   prometheus.Counter
 	tickExpired prometheus.Counter
+	idleSecs    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -83,12 +84,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "tracker_correlate_buffer_expired_total",
 			Help: "Buffered messages whose TTL passed (BUFFER_EXPIRED).",
 		}),
+		idleSecs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tracker_correlate_engine_idle_seconds_total",
+			Help: "Time the consumer had no batch for the engine (waiting for records or for a batch to fill); low under load means the engine is what limits throughput.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.messages, m.invalid, m.deadLetters, m.batches, m.batchSize, m.applySecs,
-		m.lag, m.watermark, m.partitions, m.rebalances, m.httpEvents, m.saturated, m.tickFired, m.tickExpired} {
+		m.lag, m.watermark, m.partitions, m.rebalances, m.httpEvents, m.saturated, m.tickFired, m.tickExpired, m.idleSecs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 	"github.com/tidwall/gjson"
@@ -167,8 +168,8 @@ func runBenchIngest(ctx context.Context, out io.Writer, o benchOptions) error {
 		res.applyTime.Round(time.Millisecond), pct(res.applyTime, res.elapsed),
 		res.waitTime.Round(time.Millisecond), pct(res.waitTime, res.elapsed),
 		res.ticks, res.tickTime.Round(time.Millisecond), pct(res.tickTime, res.elapsed))
-	fmt.Fprintf(out, "          outside the engine %s (%.0f%%, joining the group %s); engine alone (events / time in the engine) %s events/s\n",
-		outside.Round(time.Millisecond), pct(outside, res.elapsed), res.joined.Round(time.Millisecond), rate(res.events, inEngine))
+	fmt.Fprintf(out, "          outside the engine %s (%.0f%%: joining the group %s, no batch ready %s); engine alone (events / time in the engine) %s events/s\n",
+		outside.Round(time.Millisecond), pct(outside, res.elapsed), res.joined.Round(time.Millisecond), res.idle.Round(time.Millisecond), rate(res.events, inEngine))
 	fmt.Fprintf(out, "          process CPU %.1f µs/event (%.2f cores)\n",
 		float64(res.cpu.Microseconds())/float64(max(res.events, 1)), res.cpu.Seconds()/res.elapsed.Seconds())
 	if res.latN > 0 {
@@ -186,6 +187,20 @@ func pct(part, whole time.Duration) float64 {
 		return 0
 	}
 	return 100 * part.Seconds() / whole.Seconds()
+}
+
+// benchCounter reads a counter of seconds from reg (0 if absent).
+func benchCounter(reg *prometheus.Registry, name string) time.Duration {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return time.Duration(mf.GetMetric()[0].GetCounter().GetValue() * float64(time.Second))
+		}
+	}
+	return 0
 }
 
 // cpuTime is the CPU time (user and system) the process has used.
@@ -376,6 +391,7 @@ type trackerResult struct {
 	tickTime       time.Duration
 	waitTime       time.Duration // waiting for commits started by ApplyAsync
 	ticks          int
+	idle           time.Duration // the consumer had no batch for the engine
 	joined         time.Duration // from the start to the first applied batch
 	cpu            time.Duration // process CPU time of the run
 	batches        int
@@ -417,7 +433,7 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 	var (
 		mu       sync.Mutex
 		applied  int64
-		outcomes = map[string]int{}
+		outcomes = map[benchOutcome]int{}
 		windows  []int64 // applied count at each second
 		lats     []time.Duration
 		done     = make(chan struct{})
@@ -437,8 +453,9 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 		timed.async = eng
 		async = timed.ApplyAsync
 	}
+	reg := prometheus.NewRegistry()
 	cons, err := correlate.New(correlate.Options{
-		Engine: timed, ApplyAsync: async, Sources: []config.Source{src}, Logger: logger, KnownMessage: known, AlignSlack: o.alignSlack,
+		Engine: timed, ApplyAsync: async, Registerer: reg, Sources: []config.Source{src}, Logger: logger, KnownMessage: known, AlignSlack: o.alignSlack,
 		Kafka: config.Kafka{Brokers: []string{addr}, GroupID: "bench", BatchSize: o.batchSize,
 			Linger: config.Duration{Duration: o.linger}, SessionTimeout: config.Duration{Duration: 10 * time.Second}},
 		OnApplied: func(batch []engine.Message, outs []engine.Outcome) {
@@ -450,7 +467,7 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 			}
 			applied += int64(len(batch))
 			for i := range outs {
-				outcomes[benchOutcomeKey(outs[i])]++
+				outcomes[benchOutcome{outs[i].Result, outs[i].Reason}]++
 				for _, h := range batch[i].Headers {
 					if h.Key == benchSentHeader {
 						if ns, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
@@ -505,9 +522,10 @@ wait:
 	mu.Lock()
 	res.joined = firstAt.Sub(began)
 	res.events = int(applied)
-	res.outcomes = fmt.Sprint(outcomes)
+	res.outcomes = benchOutcomesText(outcomes)
 	res.applyTime, res.batches = time.Duration(timed.applyNs.Load()), int(timed.batches.Load())
 	res.waitTime, res.ticks = time.Duration(timed.waitNs.Load()), int(timed.ticks.Load())
+	res.idle = benchCounter(reg, "tracker_correlate_engine_idle_seconds_total")
 	res.tickTime = time.Duration(timed.tickNs.Load())
 	mu.Unlock()
 	// The slowest full one-second window after the group was joined (the
@@ -667,11 +685,23 @@ func (n *benchNullEngine) Tick(context.Context, time.Time) (engine.TickResult, e
 	return engine.TickResult{}, nil
 }
 
-func benchOutcomeKey(o engine.Outcome) string {
-	if o.Reason == "" {
-		return string(o.Result)
+// benchOutcome counts outcomes by result and reason without building
+// strings per message.
+type benchOutcome struct {
+	result engine.Result
+	reason engine.Reason
+}
+
+func benchOutcomesText(counts map[benchOutcome]int) string {
+	byKey := map[string]int{}
+	for o, n := range counts {
+		key := string(o.result)
+		if o.reason != "" {
+			key += "/" + string(o.reason)
+		}
+		byKey[key] += n
 	}
-	return string(o.Result) + "/" + string(o.Reason)
+	return fmt.Sprint(byKey)
 }
 
 // benchPebbleLogger keeps Pebble's informational lines out of the report.
