@@ -45,6 +45,7 @@ type instance struct {
 	done    []byte      // path record: the finished element instances, encoded (see archive)
 	joins   []join
 	decoded map[string]any // vars decoded for FEEL; nil when stale
+	varsEnc []byte         // vars encoded for the group record; nil when stale
 }
 
 // elemInst is one element instance. The root element instance stands for the
@@ -206,16 +207,22 @@ func encodeInstance(e *enc, in *instance) {
 	e.time(in.start)
 	e.time(in.end)
 	e.str(in.endEl)
-	keys := make([]string, 0, len(in.vars))
-	for k := range in.vars {
-		keys = append(keys, k)
+	if in.varsEnc == nil {
+		// sorted, so equal variables encode equally; kept until they change
+		keys := make([]string, 0, len(in.vars))
+		for k := range in.vars {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		v := enc{b: make([]byte, 0, 64)}
+		v.uvarint(uint64(len(keys)))
+		for _, k := range keys {
+			v.str(k)
+			v.bytes(in.vars[k])
+		}
+		in.varsEnc = v.b
 	}
-	sort.Strings(keys)
-	e.uvarint(uint64(len(keys)))
-	for _, k := range keys {
-		e.str(k)
-		e.bytes(in.vars[k])
-	}
+	e.b = append(e.b, in.varsEnc...)
 	e.uvarint(uint64(len(in.elems)))
 	for _, ei := range in.elems {
 		e.varint(ei.key)

@@ -733,12 +733,12 @@ func (r *run) merge(vars []byte) {
 		if old, ok := r.in.vars[key]; ok {
 			if string(old) != v.Raw {
 				r.in.vars[key] = json.RawMessage(v.Raw)
-				r.in.decoded = nil
+				r.in.decoded, r.in.varsEnc = nil, nil
 			}
 			return true
 		}
 		r.in.vars[strings.Clone(key)] = json.RawMessage(v.Raw)
-		r.in.decoded = nil
+		r.in.decoded, r.in.varsEnc = nil, nil
 		return true
 	})
 	if n == 0 {
