@@ -501,9 +501,13 @@ func (c *Consumer) readPartition(ctx, gctx context.Context, genID int, tp engine
 			c.align.wait(rctx, tp, it.msg.EventTime, km.HighWaterMark > km.Offset+1)
 		}
 		select {
-		case c.items <- it:
-		case <-rctx.Done():
-			return
+		case c.items <- it: // room in the queue: the usual case, without a full select
+		default:
+			select {
+			case c.items <- it:
+			case <-rctx.Done():
+				return
+			}
 		}
 	}
 }
