@@ -3,6 +3,7 @@ package history_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 // incident store. Incidents resolved before history has them are written
 // resolved, ones resolved later are updated when the store signals them, and
 // ones resolved while nobody listened are caught up by the next projector's
-// start. The instance of a resolved ACTION_FAILED incident counts it no
+// start; the engine's incident for a retry that did not correlate is
+// resolved at once (the store folds it into the original). The instance of a resolved ACTION_FAILED incident counts it no
 // longer, nor do the statistics, and the result equals projecting the whole
 // feed afresh.
 func TestProjectorFollowsIncidentStates(t *testing.T) {
@@ -36,7 +38,9 @@ func TestProjectorFollowsIncidentStates(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ist, err := incidents.Open(incidents.Options{Dir: t.TempDir(), Feed: w.e, NoSync: true, Clock: func() time.Time { return w.now }})
+	clock := func() time.Time { return w.now }
+	ist, err := incidents.Open(incidents.Options{Dir: t.TempDir(), Feed: w.e, NoSync: true, Clock: clock,
+		Correlator: &incidents.EngineCorrelator{Engine: w.e, Clock: clock}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +65,7 @@ func TestProjectorFollowsIncidentStates(t *testing.T) {
 		}
 	}
 	var store *sqlite.Store
+	total := 5 // incidents in history
 	// check compares history's incident states and the owner's count.
 	check := func(what string, resolved []string, ownerOpen int) {
 		t.Helper()
@@ -72,9 +77,9 @@ func TestProjectorFollowsIncidentStates(t *testing.T) {
 		for _, inc := range page.Items {
 			if inc.State == history.IncidentResolved {
 				got = append(got, inc.ID)
-				want, err := ist.Get(ctx, inc.ID)
-				if err != nil || !inc.ResolvedAt.Equal(want.ResolvedAt) {
-					t.Errorf("%s: incident %s resolved at %s, the store says %s (%v)", what, inc.ID, inc.ResolvedAt, want.ResolvedAt, err)
+				want, err := ist.ResolvedIncidents(ctx, []string{inc.ID})
+				if err != nil || want[inc.ID].IsZero() || !inc.ResolvedAt.Equal(want[inc.ID]) {
+					t.Errorf("%s: incident %s resolved at %s, the store says %v (%v)", what, inc.ID, inc.ResolvedAt, want, err)
 				}
 			}
 		}
@@ -83,8 +88,8 @@ func TestProjectorFollowsIncidentStates(t *testing.T) {
 		if !slices.Equal(got, resolved) {
 			t.Errorf("%s: resolved in history %q, want %q", what, got, resolved)
 		}
-		if len(page.Items) != 5 {
-			t.Errorf("%s: %d incidents in history, want 5", what, len(page.Items))
+		if len(page.Items) != total {
+			t.Errorf("%s: %d incidents in history, want %d", what, len(page.Items), total)
 		}
 		in, _, err := store.Instance(ctx, owner)
 		if err != nil || in.Incidents != ownerOpen {
@@ -127,6 +132,31 @@ func TestProjectorFollowsIncidentStates(t *testing.T) {
 	}
 	check("told twice", []string{stray.Items[0].ID, stray.Items[1].ID, actionFailed}, 0)
 
+	// A retry that does not correlate (the message is still unknown): the
+	// engine opens an incident for the attempt, which the store folds into
+	// the original one, so history has it resolved and the original open.
+	if _, err := ist.Retry(ctx, stray.Items[3].ID, incidents.Actor{Name: "op"}, "try again"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	total = 6
+	page, err := store.Incidents(ctx, history.IncidentQuery{Limit: history.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var folded string
+	for _, inc := range page.Items {
+		if strings.HasPrefix(inc.MessageID, stray.Items[3].MessageID+incidents.RetrySeparator) {
+			folded = inc.ID
+		}
+	}
+	if folded == "" {
+		t.Fatalf("no incident for the retry of %s in history: %+v", stray.Items[3].ID, page.Items)
+	}
+	check("retry folded", []string{stray.Items[0].ID, stray.Items[1].ID, actionFailed, folded}, 0)
+
 	// Resolved while nobody listens: the next projector catches up at start.
 	ist.Watch(nil)
 	resolve(stray.Items[2].ID)
@@ -134,7 +164,7 @@ func TestProjectorFollowsIncidentStates(t *testing.T) {
 	if err := p2.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	all := []string{stray.Items[0].ID, stray.Items[1].ID, stray.Items[2].ID, actionFailed}
+	all := []string{stray.Items[0].ID, stray.Items[1].ID, stray.Items[2].ID, actionFailed, folded}
 	check("after restart", all, 0)
 
 	// The same as projecting the feed afresh now.

@@ -216,7 +216,14 @@ func (s *Store) projectIncident(ctx context.Context, b *batch, c *engine.Change)
 		}
 		if r != nil {
 			// A retry that did not correlate: its message change records
-			// the attempt on the original incident.
+			// the attempt on the original incident. The engine's incident
+			// for it is folded into that one: to readers of the feed
+			// (history) it is resolved as soon as it was opened.
+			if _, err := b.tx.ExecContext(ctx, `INSERT INTO folded (id, into_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+				p.IncidentID, r.incidentID, c.WallTime.UTC().UnixNano()); err != nil {
+				return fmt.Errorf("fold incident %s into %s: %w", p.IncidentID, r.incidentID, err)
+			}
+			b.resolved = append(b.resolved, p.IncidentID)
 			return nil
 		}
 	}

@@ -117,7 +117,9 @@ func (s *Store) changed(ids ...string) {
 }
 
 // ResolvedIncidents returns when each resolved incident among ids was
-// resolved; open and unknown ids are left out.
+// resolved; open and unknown ids are left out. The engine's incident for a
+// retry that did not correlate counts as resolved when it was opened: the
+// store folds it into the original incident.
 func (s *Store) ResolvedIncidents(ctx context.Context, ids []string) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
 	if len(ids) == 0 {
@@ -127,16 +129,22 @@ func (s *Store) ResolvedIncidents(ctx context.Context, ids []string) (map[string
 	if err != nil {
 		return nil, fmt.Errorf("read resolved incidents: %w", err)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, coalesce(json_extract(doc, '$.resolvedAt'), '') FROM incidents
-		WHERE id IN (SELECT value FROM json_each(?)) AND state = ?`, string(list), string(StateResolved))
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, coalesce(json_extract(doc, '$.resolvedAt'), ''), 0 FROM incidents
+		WHERE id IN (SELECT value FROM json_each(?1)) AND state = ?2
+		UNION ALL SELECT id, '', at FROM folded WHERE id IN (SELECT value FROM json_each(?1))`, string(list), string(StateResolved))
 	if err != nil {
 		return nil, fmt.Errorf("read resolved incidents: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id, at string
-		if err := rows.Scan(&id, &at); err != nil {
+		var folded int64
+		if err := rows.Scan(&id, &at, &folded); err != nil {
 			return nil, fmt.Errorf("read resolved incidents: %w", err)
+		}
+		if folded != 0 {
+			out[id] = time.Unix(0, folded).UTC()
+			continue
 		}
 		t, err := time.Parse(time.RFC3339Nano, at)
 		if err != nil && at != "" {
@@ -197,6 +205,12 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open incident store %s: %w", s.path, err)
 	}
 	s.wdb, s.rdb = db.W, db.R
+	// Added after schema version 1 without changing it: older files get
+	// the table here, and older trackers ignore it.
+	if _, err := s.wdb.ExecContext(context.Background(), foldedSchema); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open incident store %s: %w", s.path, err)
+	}
 	cp, err := s.Checkpoint(context.Background())
 	if err != nil {
 		s.Close()
@@ -256,6 +270,14 @@ var schema = []string{
 		attempt INTEGER NOT NULL,
 		actor TEXT NOT NULL) WITHOUT ROWID`,
 }
+
+// foldedSchema holds the engine's incidents for retries that did not
+// correlate: the store keeps them as attempts on the original incident
+// (into_id), so they count as resolved when they were opened (at).
+const foldedSchema = `CREATE TABLE IF NOT EXISTS folded (
+	id TEXT PRIMARY KEY,
+	into_id TEXT NOT NULL,
+	at INTEGER NOT NULL) WITHOUT ROWID`
 
 // queryer is a *sql.DB or a *sql.Tx.
 type queryer interface {

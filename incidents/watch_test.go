@@ -33,7 +33,9 @@ func (r *recorder) take() []string {
 // TestWatcherAndResolvedIncidents: every way an incident gets resolved
 // (operator, retry that correlates, re-queued action) tells the watcher its
 // id once, and ResolvedIncidents reports it with its resolution time; open
-// incidents and retries that do not correlate tell nothing.
+// incidents tell nothing. A retry that does not correlate leaves the
+// incident open; the engine's incident for the attempt, folded into it,
+// counts as resolved when opened.
 func TestWatcherAndResolvedIncidents(t *testing.T) {
 	ev := readEvents(t)
 	resolvedAt := func(t *testing.T, h *harness, ids ...string) map[string]time.Time {
@@ -86,8 +88,17 @@ func TestWatcherAndResolvedIncidents(t *testing.T) {
 		if _, err := h.store.Retry(h.ctx, inc.ID, ops, "too early"); err != nil {
 			t.Fatal(err)
 		}
-		if got := w.take(); len(got) != 0 {
-			t.Fatalf("retry that stays open told %q", got)
+		// The engine opened an incident for the attempt, which the store
+		// folds into this one: resolved when opened.
+		folded := w.take()
+		if len(folded) != 1 || folded[0] == inc.ID {
+			t.Fatalf("retry that stays open told %q, want the id of the engine's incident for the attempt", folded)
+		}
+		if got := resolvedAt(t, h, folded[0]); len(got) != 1 || !got[folded[0]].Equal(h.clock.Now().UTC()) {
+			t.Errorf("folded incident: ResolvedIncidents = %v, want %s at %s", got, folded[0], h.clock.Now().UTC())
+		}
+		if open, _ := h.store.Get(h.ctx, inc.ID); open.State != StateOpen {
+			t.Fatalf("incident %s is %s after a retry that did not correlate", inc.ID, open.State)
 		}
 		h.deploy()
 		res, err := h.store.Retry(h.ctx, inc.ID, ops, "model deployed")
