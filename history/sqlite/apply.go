@@ -179,7 +179,16 @@ func (w *writer) insertRows(head string, cols int, tail string, rows []any) erro
 		for size > n-start {
 			size = 1 << (bits.Len(uint(n-start)) - 1)
 		}
-		st, err := w.stmt(insertSQL(head, cols, size, tail))
+		k := shape{head, tail, size}
+		q, ok := w.s.shapes[k]
+		if !ok {
+			q = insertSQL(head, cols, size, tail)
+			if w.s.shapes == nil {
+				w.s.shapes = map[shape]string{}
+			}
+			w.s.shapes[k] = q
+		}
+		st, err := w.stmt(q)
 		if err != nil {
 			return err
 		}
@@ -189,6 +198,12 @@ func (w *writer) insertRows(head string, cols int, tail string, rows []any) erro
 		start += size
 	}
 	return nil
+}
+
+// shape identifies a multi-row INSERT: its head, tail and number of rows.
+type shape struct {
+	head, tail string
+	rows       int
 }
 
 // insertSQL is head + VALUES with n rows of cols placeholders + tail.

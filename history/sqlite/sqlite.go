@@ -51,6 +51,8 @@ type Store struct {
 	mu   sync.Mutex
 	// stmts are the writer's prepared statements by text (guarded by mu).
 	stmts map[string]*sql.Stmt
+	// shapes are the texts of multi-row INSERTs (guarded by mu).
+	shapes map[shape]string
 	// docs is the writer's JSON buffer, reused by every batch (guarded by mu).
 	docs bytes.Buffer
 }
