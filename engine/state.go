@@ -120,7 +120,7 @@ func (t *txn) archive(g *group) {
 		keep := in.elems[:0]
 		e := enc{b: in.done}
 		if e.b == nil {
-			e.b = make([]byte, 0, 256) // a typical path, so it rarely regrows
+			e.b = make([]byte, 0, 96) // room for a few steps; append doubles it from there
 		}
 		for _, ei := range in.elems {
 			if ei.root || ei.state == ElementActive {
