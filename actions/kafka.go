@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -35,7 +36,19 @@ const recordOverhead = 200
 type kafkaSender struct {
 	w       *kafka.Writer
 	timeout time.Duration
+
+	// Reused from one send to the next (only the target's worker sends).
+	// After a failed write they are dropped, since kafka-go may still hold
+	// messages of a call it gave up waiting for.
+	buf     bytes.Buffer
+	msgs    []kafka.Message
+	headers []kafka.Header
+	spans   []span
+	idx     []int
 }
+
+// span locates one record's key, header values and value in the buffer.
+type span struct{ key, id, typ, val, end int }
 
 // newKafkaSender builds the writer of one topic. Called with r.mu held;
 // it does no I/O.
@@ -85,15 +98,14 @@ func (r *Relay) newKafkaSender(name, topic string) sender {
 // handful of allocations rather than several per action.
 func (k *kafkaSender) send(ctx context.Context, items []*item) []error {
 	errs := make([]error, len(items))
-	type span struct{ key, id, typ, val, end int }
-	spans := make([]span, 0, len(items))
-	idx := make([]int, 0, len(items))
+	spans, idx := k.spans[:0], k.idx[:0]
 	size := 0
 	for _, it := range items {
 		a := &it.a
 		size += recordOverhead + 2*len(a.CorrelationKey) + 2*len(a.ID) + 2*len(a.Type) + len(a.ProcessID) + len(a.ElementID) + len(a.Variables)
 	}
-	var buf bytes.Buffer
+	buf := &k.buf
+	buf.Reset()
 	buf.Grow(size)
 	for i, it := range items {
 		a := &it.a
@@ -104,7 +116,7 @@ func (k *kafkaSender) send(ctx context.Context, items []*item) []error {
 		sp.typ = buf.Len()
 		buf.WriteString(a.Type)
 		sp.val = buf.Len()
-		err := appendRecord(&buf, a)
+		err := appendRecord(buf, a)
 		if err == nil && buf.Len()-sp.val > maxRecordBytes {
 			err = fmt.Errorf("record of %d bytes exceeds the limit of %d", buf.Len()-sp.val, maxRecordBytes)
 		}
@@ -117,12 +129,14 @@ func (k *kafkaSender) send(ctx context.Context, items []*item) []error {
 		spans = append(spans, sp)
 		idx = append(idx, i)
 	}
+	k.spans, k.idx = spans, idx
 	if len(spans) == 0 {
 		return errs
 	}
 	all := buf.Bytes()
-	msgs := make([]kafka.Message, len(spans))
-	headers := make([]kafka.Header, 2*len(spans))
+	msgs := slices.Grow(k.msgs[:0], len(spans))[:len(spans)]
+	headers := slices.Grow(k.headers[:0], 2*len(spans))[:2*len(spans)]
+	k.msgs, k.headers = msgs, headers
 	for j, sp := range spans {
 		h := headers[2*j : 2*j+2 : 2*j+2]
 		h[0] = kafka.Header{Key: HeaderActionID, Value: all[sp.id:sp.typ:sp.typ]}
@@ -135,6 +149,7 @@ func (k *kafkaSender) send(ctx context.Context, items []*item) []error {
 	if err == nil {
 		return errs
 	}
+	k.buf, k.msgs, k.headers = bytes.Buffer{}, nil, nil
 	if ctx.Err() != nil {
 		err = ctx.Err()
 	}

@@ -130,3 +130,51 @@ func TestDeadWebhookDoesNotHoldKafka(t *testing.T) {
 		t.Errorf("Ready() after Run = %v %+v", ok, st)
 	}
 }
+
+// One sender reuses its buffers from batch to batch: every record of
+// consecutive batches of different sizes arrives intact.
+func TestKafkaSenderReusesBuffers(t *testing.T) {
+	b := startBroker(t, "commands")
+	r, err := New(Options{Outbox: newMemOutbox(), Kafka: config.Kafka{Brokers: []string{b.Addr()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.newKafkaSender("commands", "commands")
+	defer s.close()
+	mk := func(id, key, vars string) *item {
+		return &item{a: engine.Action{ID: id, Type: "Cmd-" + id, CorrelationKey: key, ElementID: "E",
+			RaisedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Variables: json.RawMessage(vars)}}
+	}
+	batches := [][]*item{
+		{mk("a1", "key-long-long-1", `{"v":"`+strings.Repeat("x", 300)+`"}`), mk("a2", "k2", `{"v":2}`), mk("a3", "k3", `{}`)},
+		{mk("b1", "k", `{"w":[1,2,3]}`)},
+		{mk("c1", "key-c1", `{"v":"y"}`), mk("c2", "key-c2", `{"n":null}`)},
+	}
+	want := map[string]*item{}
+	for _, batch := range batches {
+		for i, err := range s.send(context.Background(), batch) {
+			if err != nil {
+				t.Fatalf("send %s: %v", batch[i].a.ID, err)
+			}
+			want[batch[i].a.ID] = batch[i]
+		}
+	}
+	got := readTopic(t, b.Addr(), "commands")
+	if len(got) != len(want) {
+		t.Fatalf("topic holds %d records, want %d", len(got), len(want))
+	}
+	for _, c := range got {
+		it := want[c.headers[HeaderActionID]]
+		if it == nil {
+			t.Errorf("unexpected record %+v", c)
+			continue
+		}
+		value, err := encodeRecord(&it.a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.key != it.a.CorrelationKey || c.headers[HeaderActionType] != it.a.Type || c.raw != string(value) {
+			t.Errorf("record %s: key %q type %q value %s; want %q %q %s", it.a.ID, c.key, c.headers[HeaderActionType], c.raw, it.a.CorrelationKey, it.a.Type, value)
+		}
+	}
+}
