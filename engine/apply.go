@@ -948,6 +948,9 @@ func (r *run) finish() {
 			r.out.Left = append(r.out.Left, out.Left...)
 		}
 	}
+	if r.in.unarchived {
+		r.in.archive()
+	}
 }
 
 func (t *txn) unindex(g *group, bm *bufMsg) {

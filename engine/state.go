@@ -32,20 +32,22 @@ type foreignRef struct {
 
 // instance is one process instance.
 type instance struct {
-	key     int64
-	pid     string
-	ver     int
-	ck      string
-	state   InstanceState
-	start   time.Time
-	end     time.Time
-	endEl   string
-	vars    map[string]json.RawMessage
-	elems   []*elemInst // the root and the active element instances, in key order
-	done    []byte      // path record: the finished element instances, encoded (see archive)
-	joins   []join
-	decoded map[string]any // vars decoded for FEEL; nil when stale
-	varsEnc []byte         // vars encoded for the group record; nil when stale
+	key   int64
+	pid   string
+	ver   int
+	ck    string
+	state InstanceState
+	start time.Time
+	end   time.Time
+	endEl string
+	vars  map[string]json.RawMessage
+	elems []*elemInst // the root and the active element instances, in key order
+	done  []byte      // path record: the finished element instances, encoded (see archive)
+	// unarchived: elems holds finished element instances not yet moved to done
+	unarchived bool
+	joins      []join
+	decoded    map[string]any // vars decoded for FEEL; nil when stale
+	varsEnc    []byte         // vars encoded for the group record; nil when stale
 }
 
 // elemInst is one element instance. The root element instance stands for the
@@ -117,22 +119,32 @@ func (g *group) instance(key int64) *instance {
 // the path grows, and finished element instances cost no memory as structs.
 func (t *txn) archive(g *group) {
 	for _, in := range g.insts {
-		keep := in.elems[:0]
-		e := enc{b: in.done}
-		if e.b == nil {
-			e.b = make([]byte, 0, 96) // room for a few steps; append doubles it from there
+		if in.unarchived {
+			in.archive()
 		}
-		for _, ei := range in.elems {
-			if ei.root || ei.state == ElementActive {
-				keep = append(keep, ei)
-				continue
-			}
-			encodeDoneElem(&e, ei, in.start)
-		}
-		in.done = e.b
-		clear(in.elems[len(keep):])
-		in.elems = keep
 	}
+}
+
+// archive moves the instance's finished element instances into its path
+// record. Runs call it when they finish, while the instance is hot in the
+// CPU cache; the commit catches any left.
+func (in *instance) archive() {
+	keep := in.elems[:0]
+	e := enc{b: in.done}
+	if e.b == nil {
+		e.b = make([]byte, 0, 96) // room for a few steps; append doubles it from there
+	}
+	for _, ei := range in.elems {
+		if ei.root || ei.state == ElementActive {
+			keep = append(keep, ei)
+			continue
+		}
+		encodeDoneElem(&e, ei, in.start)
+	}
+	in.done = e.b
+	clear(in.elems[len(keep):])
+	in.elems = keep
+	in.unarchived = false
 }
 
 func encodeDoneElem(e *enc, ei *elemInst, base time.Time) {
@@ -374,6 +386,9 @@ func decodeInstance(d *dec) *instance {
 		ei.key = d.varint()
 		ei.el = d.str()
 		ei.state = stateOf(d.byte())
+		if ei.state != ElementActive {
+			in.unarchived = true // a v1 record, or a root that ended
+		}
 		ei.scope = d.varint()
 		ei.start = d.rel(in.start)
 		ei.end = d.rel(in.start)

@@ -58,6 +58,7 @@ func (r *run) newElem(el *models.Element, scope int64, state ElementState) *elem
 	}
 	if state == ElementSkipped {
 		ei.end = r.at
+		r.in.unarchived = true
 		r.t.elementChange(ChangeElementSkipped, r, ei, el)
 		if r.out != nil {
 			r.out.Left = append(r.out.Left, el.ID)
@@ -76,6 +77,7 @@ func (r *run) leave(ei *elemInst, state ElementState) {
 	if ei.root {
 		return
 	}
+	r.in.unarchived = true
 	kind := ChangeElementCompleted
 	switch state {
 	case ElementTerminated:
