@@ -134,6 +134,9 @@ type Consumer struct {
 	dirty      bool      // offsets applied since the last commit
 	dlq        *kafka.Writer
 	counters   map[string]map[engine.Result]prometheus.Counter
+	// The counters of the source counted last.
+	lastSource   string
+	lastCounters map[engine.Result]prometheus.Counter
 
 	mu    sync.Mutex // guards parts and wm, read by Ready, Lag, Watermark
 	parts map[engine.TopicPartition]*partState
@@ -160,7 +163,8 @@ type item struct {
 type meta struct {
 	raw []byte
 	hwm int64
-	gen int // generation of a Kafka record
+	gen int        // generation of a Kafka record
+	ps  *partState // its partition, set when the applier accepts it
 	req *httpReq
 	idx int
 }
@@ -790,20 +794,20 @@ func (c *Consumer) control(ctx context.Context, cm any) {
 	}
 }
 
-// accept tells whether a record is to be applied: not when it belongs to an
-// ended generation or lies behind the partition's position (already
-// applied).
-func (c *Consumer) accept(m *engine.Message, gen int) bool {
+// accept returns the partition of a record to be applied, nil when it
+// belongs to an ended generation or lies behind the partition's position
+// (already applied).
+func (c *Consumer) accept(m *engine.Message, gen int) *partState {
 	if gen != c.genID {
-		return false
+		return nil
 	}
 	p := m.Position
 	ps := c.parts[engine.TopicPartition{Topic: p.Topic, Partition: p.Partition}]
 	if ps == nil || p.Offset < ps.pending {
-		return false
+		return nil
 	}
 	ps.pending = p.Offset + 1
-	return true
+	return ps
 }
 
 // startGeneration chooses where every assigned partition starts: the
@@ -902,10 +906,14 @@ func (c *Consumer) start(ctx context.Context, w *work) (*applying, error) {
 	// Drop records the engine has (or the generation no longer wants), in place.
 	n := 0
 	for i := range w.msgs {
-		if w.metas[i].req == nil && !c.accept(&w.msgs[i], w.metas[i].gen) {
-			continue
+		if w.metas[i].req == nil {
+			if w.metas[i].ps = c.accept(&w.msgs[i], w.metas[i].gen); w.metas[i].ps == nil {
+				continue
+			}
 		}
-		w.msgs[n], w.metas[n] = w.msgs[i], w.metas[i]
+		if n != i {
+			w.msgs[n], w.metas[n] = w.msgs[i], w.metas[i]
+		}
 		n++
 	}
 	clear(w.msgs[n:])
@@ -963,8 +971,7 @@ func (c *Consumer) land(ctx context.Context, a *applying) error {
 			}
 			continue
 		}
-		tp := engine.TopicPartition{Topic: m.Position.Topic, Partition: m.Position.Partition}
-		if ps := c.parts[tp]; ps != nil {
+		if ps := mt.ps; ps != nil { // still assigned: generations change with no batch in flight
 			ps.next = max(ps.next, m.Position.Offset+1)
 			ps.end = max(ps.end, mt.hwm)
 			if m.Invalid == "" && m.EventTime.After(ps.eventTime) {
@@ -1000,10 +1007,14 @@ func (c *Consumer) land(ctx context.Context, a *applying) error {
 }
 
 func (c *Consumer) count(m *engine.Message, out *engine.Outcome) {
-	byResult := c.counters[m.Source]
-	if byResult == nil {
-		byResult = map[engine.Result]prometheus.Counter{}
-		c.counters[m.Source] = byResult
+	byResult := c.lastCounters
+	if byResult == nil || m.Source != c.lastSource { // a batch is mostly one source
+		byResult = c.counters[m.Source]
+		if byResult == nil {
+			byResult = map[engine.Result]prometheus.Counter{}
+			c.counters[m.Source] = byResult
+		}
+		c.lastSource, c.lastCounters = m.Source, byResult
 	}
 	ctr := byResult[out.Result]
 	if ctr == nil {
