@@ -334,20 +334,20 @@ func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
 	// Hand-written JSON of messagePayload: this runs once per message.
 	b := t.scratch[:0] // change copies the payload into the feed chunk
 	b = append(b, `{"messageId":`...)
-	b = strconv.AppendQuote(b, m.ID)
+	b = appendJSONString(b, m.ID)
 	b = append(b, `,"name":`...)
-	b = strconv.AppendQuote(b, m.Name)
+	b = appendJSONString(b, m.Name)
 	b = append(b, `,"correlationKey":`...)
-	b = strconv.AppendQuote(b, m.CorrelationKey)
+	b = appendJSONString(b, m.CorrelationKey)
 	if m.Source != "" {
 		b = append(b, `,"source":`...)
-		b = strconv.AppendQuote(b, m.Source)
+		b = appendJSONString(b, m.Source)
 	}
 	b = append(b, `,"outcome":`...)
-	b = strconv.AppendQuote(b, string(out.Result))
+	b = appendJSONString(b, string(out.Result))
 	if out.Reason != "" {
 		b = append(b, `,"reason":`...)
-		b = strconv.AppendQuote(b, string(out.Reason))
+		b = appendJSONString(b, string(out.Reason))
 	}
 	if out.Decision != nil {
 		d, _ := json.Marshal(out.Decision)
@@ -364,7 +364,7 @@ func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
 	}
 	if m.Position.Topic != "" {
 		b = append(b, `,"topic":`...)
-		b = strconv.AppendQuote(b, m.Position.Topic)
+		b = appendJSONString(b, m.Position.Topic)
 		b = append(b, `,"partition":`...)
 		b = strconv.AppendInt(b, int64(m.Position.Partition), 10)
 		b = append(b, `,"offset":`...)
@@ -376,7 +376,7 @@ func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
 	}
 	if m.Detail != "" {
 		b = append(b, `,"detail":`...)
-		b = strconv.AppendQuote(b, m.Detail)
+		b = appendJSONString(b, m.Detail)
 	}
 	b = append(b, '}')
 	t.scratch = b
@@ -423,13 +423,14 @@ func (t *txn) incident(r *run, el, detail string) {
 func (t *txn) addAction(a *Action, at time.Time) {
 	t.e.cnt.action++
 	a.Seq = t.e.cnt.action
-	b, _ := json.Marshal(a)
-	t.b.Set(outboxKey(a.Seq), b, nil)
+	t.buf = encodeAction(t.buf, a)
+	t.b.Set(outboxKey(a.Seq), t.buf, nil)
 	var in *instance
 	if a.InstanceKey != 0 {
 		in = &instance{key: a.InstanceKey, pid: a.ProcessID, ver: a.Version}
 	}
-	t.change(ChangeAction, at, in, a.ElementID, b)
+	t.scratch = appendActionJSON(t.scratch[:0], a)
+	t.change(ChangeAction, at, in, a.ElementID, t.scratch)
 }
 
 func (t *txn) addForeign(ck, owner string, key int64) {
@@ -965,7 +966,7 @@ func (t *txn) unindex(g *group, bm *bufMsg) {
 // it into the feed chunk, so it is built in the txn's scratch buffer).
 func ckPayload(b []byte, ck string) []byte {
 	b = append(b, `{"correlationKey":`...)
-	b = strconv.AppendQuote(b, ck)
+	b = appendJSONString(b, ck)
 	return append(b, '}')
 }
 

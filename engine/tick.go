@@ -510,9 +510,9 @@ func (e *Engine) PendingActions(after uint64, max int) ([]Action, error) {
 		if err != nil {
 			return out, fmt.Errorf("read outbox: %w", err)
 		}
-		var a Action
-		if err := json.Unmarshal(v, &a); err != nil {
-			return out, fmt.Errorf("read outbox entry %d: %w: %v", beU64(it.Key()[1:]), errCorrupt, err)
+		a, err := decodeAction(v)
+		if err != nil {
+			return out, fmt.Errorf("read outbox entry %d: %w", beU64(it.Key()[1:]), err)
 		}
 		out = append(out, a)
 	}
@@ -591,9 +591,9 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 			if !found {
 				continue // already delivered or given up
 			}
-			if err := json.Unmarshal(v, &a); err != nil {
+			if a, err = decodeAction(v); err != nil {
 				t.rollback()
-				return fmt.Errorf("mark action %d: %w: %v", u.Seq, errCorrupt, err)
+				return fmt.Errorf("mark action %d: %w", u.Seq, err)
 			}
 		}
 		at := u.At
@@ -615,8 +615,8 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 			a.State = ActionFailed
 			t.b.Delete(k, nil)
 			removed = append(removed, u.Seq)
-			kept, _ := json.Marshal(a)
-			t.b.Set(failedKey(a.ID), kept, nil)
+			t.buf = encodeAction(t.buf, &a)
+			t.b.Set(failedKey(a.ID), t.buf, nil)
 			id := a.ID + "-failed"
 			if a.Requeued > 0 {
 				id = fmt.Sprintf("%s-failed-%d", a.ID, a.Requeued)
@@ -630,11 +630,12 @@ func (e *Engine) MarkActions(ctx context.Context, updates []ActionUpdate) error 
 			a.State = ActionPending
 			updated = append(updated, a)
 		}
-		b, _ := json.Marshal(a)
 		if a.State == ActionPending {
-			t.b.Set(k, b, nil)
+			t.buf = encodeAction(t.buf, &a)
+			t.b.Set(k, t.buf, nil)
 		}
-		t.change(ChangeActionUpdated, at, in, a.ElementID, b)
+		t.scratch = appendActionJSON(t.scratch[:0], &a)
+		t.change(ChangeActionUpdated, at, in, a.ElementID, t.scratch)
 	}
 	if err := t.commit(); err != nil {
 		return err
@@ -667,9 +668,9 @@ func (e *Engine) RetryAction(ctx context.Context, id string) (Action, error) {
 	if !found {
 		return Action{}, fmt.Errorf("retry action %s: %w", id, ErrNoFailedAction)
 	}
-	var a Action
-	if err := json.Unmarshal(v, &a); err != nil {
-		return Action{}, fmt.Errorf("retry action %s: %w: %v", id, errCorrupt, err)
+	a, err := decodeAction(v)
+	if err != nil {
+		return Action{}, fmt.Errorf("retry action %s: %w", id, err)
 	}
 	t := e.begin(ctx)
 	t.b.Delete(failedKey(id), nil)
