@@ -84,7 +84,7 @@ with one line:
 	f := ingest.Flags()
 	f.IntVar(&o.events, "events", 2_000_000, "events to pre-produce")
 	f.IntVar(&o.partitions, "partitions", 4, "partitions per topic")
-	f.IntVar(&o.batchSize, "batch-size", 1000, "tracker batch size (kafka.batch_size)")
+	f.IntVar(&o.batchSize, "batch-size", config.DefaultBatchSize, "tracker batch size (kafka.batch_size; default: the config default)")
 	f.DurationVar(&o.linger, "linger", 5*time.Millisecond, "tracker batch linger (kafka.linger)")
 	f.Uint64Var(&o.seed, "seed", 1, "simulator seed")
 	f.IntVar(&o.pacedRate, "paced-rate", 10_000, "events/s of the latency run (0 skips it)")
