@@ -16,14 +16,13 @@ import (
 )
 
 // gatedAsync is an engine whose commits land only when the test says so:
-// ApplyAsync records the batch and returns a wait that blocks until the batch
-// is released, then fails for the offsets in failAt.
+// ApplyAsync records the batch and returns a wait that blocks until the test
+// releases the batch, with nil (landed) or an error (the commit failed).
 type gatedAsync struct {
 	nopEngine
 	mu      sync.Mutex
 	started [][]int64            // offsets of each batch given to ApplyAsync, in order
 	release map[int64]chan error // by the batch's first offset
-	failAt  map[int64]error
 }
 
 func (g *gatedAsync) Apply(context.Context, []engine.Message) ([]engine.Outcome, error) {
