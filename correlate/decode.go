@@ -262,7 +262,9 @@ func (e *event) attr(name string) gjson.Result {
 	switch e.mode {
 	case modeBinary:
 		if v, ok := e.header("ce_" + name); ok {
-			return gjson.Result{Type: gjson.String, Str: string(v), Raw: strconv.Quote(string(v))}
+			// Shares the header's bytes like the value's results; what the
+			// message keeps is copied.
+			return gjson.Result{Type: gjson.String, Str: stringOf(v)}
 		}
 		return gjson.Result{}
 	case modeStructured:
