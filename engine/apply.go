@@ -623,7 +623,6 @@ func (t *txn) handle(m *Message, released bool, out *Outcome) {
 		out.Left = nil
 	}
 	t.messageChange(m, out, in)
-	return
 }
 
 func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
