@@ -181,6 +181,9 @@ func (e *Engine) submit(t *txn) error {
 // group returns the group of a correlation key, loading it from the store on
 // a cache miss; with create it makes an empty one when none exists.
 func (t *txn) group(ck string, create bool) (*group, error) {
+	if g := t.accessed[ck]; g != nil { // the batch's own groups: a small, hot map
+		return g, nil
+	}
 	e := t.e
 	if g := e.cache[ck]; g != nil {
 		e.lruTouch(g)

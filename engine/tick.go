@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -824,18 +825,26 @@ func (t *txn) prefetch(items []tickItem) error {
 // Bloom filter tells which may be stored) in key order with one iterator.
 func (t *txn) prefetchKeys(keys []string) error {
 	var cks []string
-	seen := map[string]bool{}
 	for _, ck := range keys {
-		if ck == "" || seen[ck] || t.e.cache[ck] != nil || !t.e.groups.has(ck) {
+		if ck == "" || t.accessed[ck] != nil {
 			continue
 		}
-		seen[ck] = true
+		if g := t.e.cache[ck]; g != nil {
+			// cached: the batch finds it in its own map from now on
+			t.e.lruTouch(g)
+			t.accessed[ck] = g
+			continue
+		}
+		if !t.e.groups.has(ck) {
+			continue
+		}
 		cks = append(cks, ck)
 	}
+	slices.Sort(cks)
+	cks = slices.Compact(cks)
 	if len(cks) < 2 {
 		return nil
 	}
-	sort.Strings(cks)
 	iter, err := t.e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pGroup}, UpperBound: []byte{pGroup + 1}})
 	if err != nil {
 		return fmt.Errorf("prefetch groups: %w", err)
