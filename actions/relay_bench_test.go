@@ -130,14 +130,16 @@ func reportCPU(b *testing.B, cpu time.Duration, n int) {
 	}
 }
 
-func runInBackground(b *testing.B, r *Relay) func() {
+// runInBackground runs r until the returned stop is called; stop reports
+// an error Run returned.
+func runInBackground(tb testing.TB, r *Relay) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	return func() {
 		cancel()
 		if err := <-done; err != nil {
-			b.Error(err)
+			tb.Error(err)
 		}
 	}
 }

@@ -413,15 +413,10 @@ func TestAttemptsSurviveRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.newSender = func(string, string, string) sender { return s }
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
+		stop := runInBackground(t, r)
 		time.Sleep(time.Hour)
 		synctest.Wait()
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		stop()
 		a, _ := f.ob.state(ids[0])
 		if a.State != engine.ActionFailed || a.Attempts != 5 || s.tries[ids[0]] != 5 {
 			t.Errorf("entry %s after %d sends with %d attempts, want failed after 5", a.State, s.tries[ids[0]], a.Attempts)
@@ -552,6 +547,24 @@ func (g *gatedOutbox) MarkActions(ctx context.Context, us []engine.ActionUpdate)
 	return g.memOutbox.MarkActions(ctx, us)
 }
 
+// runGated starts a relay over ob that sends to s, until stop.
+func runGated(t *testing.T, ob *gatedOutbox, s *scriptSender, batch int) (stop func()) {
+	t.Helper()
+	r, err := New(Options{Outbox: ob, BatchSize: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.newSender = func(string, string, string) sender { return s }
+	return runInBackground(t, r)
+}
+
+// markCalls returns the sizes of the MarkActions calls so far.
+func (g *gatedOutbox) markCalls() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.calls)
+}
+
 // Attempts that finish while the outbox is still recording an earlier one
 // are recorded together, with one MarkActions call; until then they stay in
 // flight and are not read again.
@@ -559,14 +572,7 @@ func TestMarksCoalesce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ob := &gatedOutbox{memOutbox: newMemOutbox(), gate: make(chan struct{})}
 		s := &scriptSender{}
-		r, err := New(Options{Outbox: ob, BatchSize: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.newSender = func(string, string, string) sender { return s }
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
+		stop := runGated(t, ob, s, 1)
 		ids := ob.add("commands", "T", 1)
 		synctest.Wait() // the first mark is blocked
 		ids = append(ids, ob.add("commands", "T", 2)...)
@@ -576,19 +582,13 @@ func TestMarksCoalesce(t *testing.T) {
 		}
 		close(ob.gate)
 		synctest.Wait()
-		ob.mu.Lock()
-		calls := slices.Clone(ob.calls)
-		ob.mu.Unlock()
-		if !slices.Equal(calls, []int{1, 2}) {
+		if calls := ob.markCalls(); !slices.Equal(calls, []int{1, 2}) {
 			t.Errorf("MarkActions calls with %v updates, want [1 2]", calls)
 		}
 		if n := ob.pending(); n != 0 {
 			t.Errorf("%d actions still pending", n)
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		stop()
 		if got := s.delivered(); !slices.Equal(got, ids) {
 			t.Errorf("sent %v, want %v (each once)", got, ids)
 		}
@@ -603,24 +603,12 @@ func TestMarksAreChunked(t *testing.T) {
 		close(gate)
 		ob := &gatedOutbox{memOutbox: newMemOutbox(), gate: gate}
 		s := &scriptSender{}
-		r, err := New(Options{Outbox: ob, BatchSize: 5000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.newSender = func(string, string, string) sender { return s }
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
+		stop := runGated(t, ob, s, 5000)
 		const n = 2*markChunk + 500
 		ob.add("commands", "T", n)
 		synctest.Wait()
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		ob.mu.Lock()
-		calls := slices.Clone(ob.calls)
-		ob.mu.Unlock()
+		stop()
+		calls := ob.markCalls()
 		sum := 0
 		for _, c := range calls {
 			sum += c

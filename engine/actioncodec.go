@@ -112,22 +112,16 @@ func sortedKeys(m map[string]string) []string {
 func appendActionJSON(b []byte, a *Action) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, a.Seq, 10)
-	b = append(b, `,"actionId":`...)
-	b = appendJSONString(b, a.ID)
-	b = append(b, `,"type":`...)
-	b = appendJSONString(b, a.Type)
-	b = append(b, `,"target":`...)
-	b = appendJSONString(b, a.Target)
-	b = append(b, `,"processId":`...)
-	b = appendJSONString(b, a.ProcessID)
+	b = appendJSONField(b, "actionId", a.ID)
+	b = appendJSONField(b, "type", a.Type)
+	b = appendJSONField(b, "target", a.Target)
+	b = appendJSONField(b, "processId", a.ProcessID)
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, int64(a.Version), 10)
 	b = append(b, `,"instanceKey":`...)
 	b = strconv.AppendInt(b, a.InstanceKey, 10)
-	b = append(b, `,"correlationKey":`...)
-	b = appendJSONString(b, a.CorrelationKey)
-	b = append(b, `,"elementId":`...)
-	b = appendJSONString(b, a.ElementID)
+	b = appendJSONField(b, "correlationKey", a.CorrelationKey)
+	b = appendJSONField(b, "elementId", a.ElementID)
 	b = append(b, `,"raisedAt":`...)
 	b = appendJSONTime(b, a.RaisedAt)
 	if a.DueAt != nil {
@@ -158,13 +152,19 @@ func appendActionJSON(b []byte, a *Action) []byte {
 		b = append(b, `,"requeued":`...)
 		b = strconv.AppendInt(b, int64(a.Requeued), 10)
 	}
-	b = append(b, `,"state":`...)
-	b = appendJSONString(b, string(a.State))
+	b = appendJSONField(b, "state", string(a.State))
 	if a.LastError != "" {
-		b = append(b, `,"lastError":`...)
-		b = appendJSONString(b, a.LastError)
+		b = appendJSONField(b, "lastError", a.LastError)
 	}
 	return append(b, '}')
+}
+
+// appendJSONField appends `,"name":` and v as a JSON string.
+func appendJSONField(b []byte, name, v string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return appendJSONString(b, v)
 }
 
 func appendJSONTime(b []byte, t time.Time) []byte {

@@ -338,19 +338,14 @@ func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
 	b := t.scratch[:0] // change copies the payload into the feed chunk
 	b = append(b, `{"messageId":`...)
 	b = appendJSONString(b, m.ID)
-	b = append(b, `,"name":`...)
-	b = appendJSONString(b, m.Name)
-	b = append(b, `,"correlationKey":`...)
-	b = appendJSONString(b, m.CorrelationKey)
+	b = appendJSONField(b, "name", m.Name)
+	b = appendJSONField(b, "correlationKey", m.CorrelationKey)
 	if m.Source != "" {
-		b = append(b, `,"source":`...)
-		b = appendJSONString(b, m.Source)
+		b = appendJSONField(b, "source", m.Source)
 	}
-	b = append(b, `,"outcome":`...)
-	b = appendJSONString(b, string(out.Result))
+	b = appendJSONField(b, "outcome", string(out.Result))
 	if out.Reason != "" {
-		b = append(b, `,"reason":`...)
-		b = appendJSONString(b, string(out.Reason))
+		b = appendJSONField(b, "reason", string(out.Reason))
 	}
 	if out.Decision != nil {
 		d, _ := json.Marshal(out.Decision)
@@ -366,8 +361,7 @@ func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
 		b = append(b, '"')
 	}
 	if m.Position.Topic != "" {
-		b = append(b, `,"topic":`...)
-		b = appendJSONString(b, m.Position.Topic)
+		b = appendJSONField(b, "topic", m.Position.Topic)
 		b = append(b, `,"partition":`...)
 		b = strconv.AppendInt(b, int64(m.Position.Partition), 10)
 		b = append(b, `,"offset":`...)
@@ -378,8 +372,7 @@ func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
 		b = append(b, m.Variables...)
 	}
 	if m.Detail != "" {
-		b = append(b, `,"detail":`...)
-		b = appendJSONString(b, m.Detail)
+		b = appendJSONField(b, "detail", m.Detail)
 	}
 	b = append(b, '}')
 	t.scratch = b

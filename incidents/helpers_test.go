@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -273,4 +274,32 @@ func equalJSON(t *testing.T, a, b any) bool {
 		t.Fatal(err)
 	}
 	return mustJSON(t, x) == mustJSON(t, y)
+}
+
+// failedAction places an order with nothing after it, lets its delay notice
+// come due 15 days later, marks that action given up with errMsg, and returns
+// the ACTION_FAILED incident it raised.
+func (h *harness) failedAction(errMsg string) Incident {
+	h.t.Helper()
+	h.send(fmt.Sprintf(`{"id":"p-1","type":"OrderPlaced","orderId":"A-7","time":%q}`, t0.Format(time.RFC3339)))
+	h.tick(15 * 24 * time.Hour)
+	acts, err := h.eng.PendingActions(0, 10)
+	if err != nil || len(acts) != 1 {
+		h.t.Fatalf("pending actions %v %v", acts, err)
+	}
+	if err := h.eng.MarkActions(h.ctx, []engine.ActionUpdate{{Seq: acts[0].Seq, State: engine.ActionFailed, Error: errMsg}}); err != nil {
+		h.t.Fatal(err)
+	}
+	h.sync()
+	return h.only(Filter{Reason: "ACTION_FAILED"})
+}
+
+// watchedIncident opens one incident from value with w watching the store.
+func (h *harness) watchedIncident(value string) (*recorder, Incident) {
+	h.t.Helper()
+	w := &recorder{}
+	h.store.Watch(w)
+	h.send(value)
+	h.sync()
+	return w, h.only(Filter{})
 }

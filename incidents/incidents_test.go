@@ -251,17 +251,7 @@ func TestRetryPendingUntilBufferedRetryCorrelates(t *testing.T) {
 func TestActionFailedNotRetryable(t *testing.T) {
 	h := newHarness(t, true)
 	// An order placed with nothing after it: 14 days later the delay notice is an action.
-	h.send(fmt.Sprintf(`{"id":"p-1","type":"OrderPlaced","orderId":"A-7","time":%q}`, t0.Format(time.RFC3339)))
-	h.tick(15 * 24 * time.Hour)
-	acts, err := h.eng.PendingActions(0, 10)
-	if err != nil || len(acts) != 1 {
-		t.Fatalf("pending actions %v %v", acts, err)
-	}
-	if err := h.eng.MarkActions(h.ctx, []engine.ActionUpdate{{Seq: acts[0].Seq, State: engine.ActionFailed, Error: "broker down"}}); err != nil {
-		t.Fatal(err)
-	}
-	h.sync()
-	inc := h.only(Filter{Reason: "ACTION_FAILED"})
+	inc := h.failedAction("broker down")
 	if inc.Severity != "high" || !strings.Contains(inc.Detail, "broker down") {
 		t.Fatalf("incident %+v", inc)
 	}

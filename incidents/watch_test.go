@@ -1,7 +1,6 @@
 package incidents
 
 import (
-	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -63,11 +62,7 @@ func TestWatcherAndResolvedIncidents(t *testing.T) {
 
 	t.Run("operator resolves", func(t *testing.T) {
 		h := newHarness(t, false)
-		w := &recorder{}
-		h.store.Watch(w)
-		h.send(ev["e-1"])
-		h.sync()
-		inc := h.only(Filter{})
+		w, inc := h.watchedIncident(ev["e-1"])
 		if got := resolvedAt(t, h, inc.ID); len(got) != 0 || len(w.take()) != 0 {
 			t.Fatalf("open incident: ResolvedIncidents = %v", got)
 		}
@@ -80,11 +75,7 @@ func TestWatcherAndResolvedIncidents(t *testing.T) {
 
 	t.Run("retry correlates", func(t *testing.T) {
 		h := newHarness(t, false)
-		w := &recorder{}
-		h.store.Watch(w)
-		h.send(ev["e-1"])
-		h.sync()
-		inc := h.only(Filter{})
+		w, inc := h.watchedIncident(ev["e-1"])
 		if _, err := h.store.Retry(h.ctx, inc.ID, ops, "too early"); err != nil {
 			t.Fatal(err)
 		}
@@ -114,17 +105,7 @@ func TestWatcherAndResolvedIncidents(t *testing.T) {
 		h.store = h.open(Options{Actions: h.eng})
 		w := &recorder{}
 		h.store.Watch(w)
-		h.send(fmt.Sprintf(`{"id":"p-1","type":"OrderPlaced","orderId":"A-7","time":%q}`, t0.Format(time.RFC3339)))
-		h.tick(15 * 24 * time.Hour)
-		acts, err := h.eng.PendingActions(0, 10)
-		if err != nil || len(acts) != 1 {
-			t.Fatalf("pending actions %v %v", acts, err)
-		}
-		if err := h.eng.MarkActions(h.ctx, []engine.ActionUpdate{{Seq: acts[0].Seq, State: engine.ActionFailed, Error: "webhook down"}}); err != nil {
-			t.Fatal(err)
-		}
-		h.sync()
-		inc := h.only(Filter{Reason: "ACTION_FAILED"})
+		inc := h.failedAction("webhook down")
 		if _, err := h.store.Retry(h.ctx, inc.ID, ops, "webhook is back"); err != nil {
 			t.Fatal(err)
 		}
