@@ -164,3 +164,102 @@ func (d *dec) byte() byte {
 	d.b = d.b[1:]
 	return v
 }
+
+// Compact times (group record v3): uvarint 0 is the zero time; an odd value
+// is zigzag milliseconds shifted left by one (event times are almost always
+// whole milliseconds: 6 bytes absolute, 1–3 bytes relative to an instance's
+// start); 2 is followed by a varint of nanoseconds for any other time.
+func (e *enc) ctime(ns int64, zero bool) {
+	switch {
+	case zero:
+		e.uvarint(0)
+	case ns%1e6 == 0:
+		ms := ns / 1e6
+		e.uvarint(uint64(ms<<1^ms>>63)<<1 | 1)
+	default:
+		e.uvarint(2)
+		e.varint(ns)
+	}
+}
+
+func (d *dec) ctime() (ns int64, zero bool) {
+	x := d.uvarint()
+	switch {
+	case d.err != nil || x == 0:
+		return 0, true
+	case x&1 == 1:
+		z := x >> 1
+		return (int64(z>>1) ^ -int64(z&1)) * 1e6, false
+	case x == 2:
+		return d.varint(), false
+	}
+	d.fail("time")
+	return 0, true
+}
+
+// time3 and rel3 are the compact forms of time and rel.
+func (e *enc) time3(t time.Time) { e.ctime(t.UnixNano(), t.IsZero()) }
+func (e *enc) rel3(t, base time.Time) {
+	e.ctime(t.UnixNano()-base.UnixNano(), t.IsZero())
+}
+
+func (d *dec) time3() time.Time {
+	ns, zero := d.ctime()
+	if zero {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+func (d *dec) rel3(base time.Time) time.Time {
+	ns, zero := d.ctime()
+	if zero {
+		return time.Time{}
+	}
+	return time.Unix(0, base.UnixNano()+ns).UTC()
+}
+
+// symtab is a record's string table (group record v3): a string written
+// again is a one-byte reference to its first occurrence. Encoder and
+// decoder fill it the same way, so it is not stored.
+type symtab struct {
+	n int
+	s [48]string
+}
+
+func (t *symtab) add(s string) {
+	if t.n < len(t.s) {
+		t.s[t.n] = s
+		t.n++
+	}
+}
+
+// sym writes s as uvarint(i+1) when it is entry i, else as 0 and the string.
+func (e *enc) sym(t *symtab, s string) {
+	for i := range t.n {
+		if t.s[i] == s {
+			e.uvarint(uint64(i + 1))
+			return
+		}
+	}
+	e.uvarint(0)
+	e.str(s)
+	t.add(s)
+}
+
+func (d *dec) sym(t *symtab) string {
+	i := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if i == 0 {
+		s := d.str()
+		t.add(s)
+		return s
+	}
+	if i > uint64(t.n) {
+		d.fail("string reference")
+		return ""
+	}
+	return t.s[i-1]
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"reflect"
+	"sort"
 	"testing"
 	"time"
 )
@@ -53,7 +54,7 @@ func TestDecodeGroupV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	// rebuild the v1 shape: every element instance in elems, no path record
-	done, err := decodeDoneElems(in.done, in.start)
+	done, err := decodeDoneElems(in.done, in.start, in.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,12 +62,13 @@ func TestDecodeGroupV1(t *testing.T) {
 		key: in.key, pid: in.pid, ver: in.ver, ck: in.ck, state: in.state, start: in.start, vars: in.vars,
 		elems: mergeElems(in.elems, done),
 	}}}
-	b := encodeGroup(v1, nil)
-	// v1 layout: version, ck, 1 instance, instance, (no path length), 0 messages, 0 foreign
-	if b[0] != recGroupV2 || b[len(b)-3] != 0 {
-		t.Fatalf("unexpected v2 layout % x", b)
-	}
-	b = append(append([]byte{recGroupV1}, b[1:len(b)-3]...), 0, 0)
+	// v1 layout: version, ck, 1 instance, instance (no path record), 0 messages, 0 foreign
+	e := enc{}
+	e.uvarint(recGroupV1)
+	e.str(v1.ck)
+	e.uvarint(1)
+	encodeInstanceV2(&e, v1.insts[0])
+	b := append(e.b, 0, 0)
 	g1, err := decodeGroup(b)
 	if err != nil {
 		t.Fatal(err)
@@ -78,5 +80,72 @@ func TestDecodeGroupV1(t *testing.T) {
 	tx.archive(g1)
 	if len(g1.insts[0].elems) != 3 { // the root, the sub-process and its catch event
 		t.Errorf("after archive: %d element instances in memory, want 3", len(g1.insts[0].elems))
+	}
+}
+
+// encodeInstanceV2 is how trackers before group record v3 wrote an instance
+// (kept to write v1 records for the test above).
+func encodeInstanceV2(e *enc, in *instance) {
+	e.varint(in.key)
+	e.str(in.pid)
+	e.int(in.ver)
+	e.str(in.ck)
+	e.str(string(in.state))
+	e.time(in.start)
+	e.time(in.end)
+	e.str(in.endEl)
+	if in.varsEnc == nil {
+		// sorted, so equal variables encode equally; kept until they change
+		keys := make([]string, 0, len(in.vars))
+		for k := range in.vars {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		v := enc{b: make([]byte, 0, 64)}
+		v.uvarint(uint64(len(keys)))
+		for _, k := range keys {
+			v.str(k)
+			v.bytes(in.vars[k])
+		}
+		in.varsEnc = v.b
+	}
+	e.b = append(e.b, in.varsEnc...)
+	e.uvarint(uint64(len(in.elems)))
+	for _, ei := range in.elems {
+		e.varint(ei.key)
+		e.str(ei.el)
+		e.b = append(e.b, stateCode(ei.state))
+		e.varint(ei.scope)
+		e.rel(ei.start, in.start)
+		e.rel(ei.end, in.start)
+		e.bool(ei.root)
+		e.uvarint(uint64(len(ei.trigs)))
+		for _, t := range ei.trigs {
+			e.str(t.target)
+			e.str(t.msg)
+			if t.ck == in.ck {
+				e.str("")
+			} else {
+				e.str(t.ck)
+			}
+			e.time(t.due)
+			e.int(t.fired)
+			e.str(t.flow)
+		}
+	}
+	e.uvarint(uint64(len(in.joins)))
+	for _, j := range in.joins {
+		e.varint(j.scope)
+		e.str(j.gw)
+		fl := make([]string, 0, len(j.flows))
+		for f := range j.flows {
+			fl = append(fl, f)
+		}
+		sort.Strings(fl)
+		e.uvarint(uint64(len(fl)))
+		for _, f := range fl {
+			e.str(f)
+			e.int(j.flows[f])
+		}
 	}
 }

@@ -139,7 +139,7 @@ func (in *instance) archive() {
 			keep = append(keep, ei)
 			continue
 		}
-		encodeDoneElem(&e, ei, in.start)
+		encodeDoneElem(&e, ei, in.start, in.key)
 	}
 	in.done = e.b
 	clear(in.elems[len(keep):])
@@ -147,18 +147,64 @@ func (in *instance) archive() {
 	in.unarchived = false
 }
 
-func encodeDoneElem(e *enc, ei *elemInst, base time.Time) {
-	e.varint(ei.key)
+// encodeDoneElem appends one finished element instance to a path record:
+// its key relative to the instance's, its scope relative to its own key,
+// its times relative to the instance's start (compact times).
+func encodeDoneElem(e *enc, ei *elemInst, base time.Time, baseKey int64) {
+	e.varint(ei.key - baseKey)
 	e.str(ei.el)
 	e.b = append(e.b, stateCode(ei.state))
-	e.varint(ei.scope)
-	e.rel(ei.start, base)
-	e.rel(ei.end, base)
+	e.scope(ei.scope, ei.key)
+	e.rel3(ei.start, base)
+	e.rel3(ei.end, base)
+}
+
+// scope stores an element instance's scope key relative to its own key
+// (0 for the root's scope, none).
+func (e *enc) scope(scope, key int64) {
+	if scope == 0 {
+		e.uvarint(0)
+		return
+	}
+	d := key - scope
+	e.uvarint(uint64(d<<1^d>>63) + 1)
+}
+
+func (d *dec) scope(key int64) int64 {
+	x := d.uvarint()
+	if x == 0 || d.err != nil {
+		return 0
+	}
+	x--
+	return key - (int64(x>>1) ^ -int64(x&1))
 }
 
 // decodeDoneElems decodes an instance's path record, in key order (the
 // order entered).
-func decodeDoneElems(v []byte, base time.Time) ([]*elemInst, error) {
+func decodeDoneElems(v []byte, base time.Time, baseKey int64) ([]*elemInst, error) {
+	var out []*elemInst
+	d := dec{b: v}
+	for len(d.b) > 0 && d.err == nil {
+		ei := &elemInst{key: baseKey + d.varint()}
+		ei.el = d.str()
+		ei.state = stateOf(d.byte())
+		ei.scope = d.scope(ei.key)
+		ei.start = d.rel3(base)
+		ei.end = d.rel3(base)
+		out = append(out, ei)
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("path record: %w", d.err)
+	}
+	// appended per batch: a scope that finished after its children comes
+	// later with a smaller key
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out, nil
+}
+
+// decodeDoneElemsV2 decodes a path record of a v2 group record (absolute
+// keys, nanosecond times).
+func decodeDoneElemsV2(v []byte, base time.Time) ([]*elemInst, error) {
 	var out []*elemInst
 	d := dec{b: v}
 	for len(d.b) > 0 && d.err == nil {
@@ -173,9 +219,6 @@ func decodeDoneElems(v []byte, base time.Time) ([]*elemInst, error) {
 	if d.err != nil {
 		return nil, fmt.Errorf("path record: %w", d.err)
 	}
-	// appended per batch: a scope that finished after its children comes
-	// later with a smaller key
-	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out, nil
 }
 
@@ -184,41 +227,48 @@ func decodeDoneElems(v []byte, base time.Time) ([]*elemInst, error) {
 const (
 	recGroupV1 = 1 // no path records: finished element instances among the active ones
 	recGroupV2 = 2 // instances end with their path record
+	recGroupV3 = 3 // string table, compact times, relative keys (≈25 % smaller)
 )
 
+// encodeGroup writes a group record (v3). Strings repeat within a record
+// (the key, the process id, element ids as element, trigger target and
+// message name): each is written once and then referenced (symtab).
 func encodeGroup(g *group, buf []byte) []byte {
 	e := enc{b: buf[:0]}
-	e.uvarint(recGroupV2)
+	var tab symtab
+	tab.add("")
+	tab.add(g.ck)
+	e.uvarint(recGroupV3)
 	e.str(g.ck)
 	e.uvarint(uint64(len(g.insts)))
 	for _, in := range g.insts {
-		encodeInstance(&e, in)
+		encodeInstance(&e, &tab, in)
 		e.bytes(in.done)
 	}
 	e.uvarint(uint64(len(g.msgs)))
 	for _, bm := range g.msgs {
 		encodeMessage(&e, &bm.m)
 		e.bool(bm.held)
-		e.str(string(bm.reason))
-		e.time(bm.expiry)
+		e.sym(&tab, string(bm.reason))
+		e.time3(bm.expiry)
 	}
 	e.uvarint(uint64(len(g.foreign)))
 	for _, f := range g.foreign {
-		e.str(f.ck)
+		e.sym(&tab, f.ck)
 		e.varint(f.key)
 	}
 	return e.b
 }
 
-func encodeInstance(e *enc, in *instance) {
+func encodeInstance(e *enc, tab *symtab, in *instance) {
 	e.varint(in.key)
-	e.str(in.pid)
+	e.sym(tab, in.pid)
 	e.int(in.ver)
-	e.str(in.ck)
-	e.str(string(in.state))
-	e.time(in.start)
-	e.time(in.end)
-	e.str(in.endEl)
+	e.sym(tab, in.ck)
+	e.sym(tab, string(in.state))
+	e.time3(in.start)
+	e.rel3(in.end, in.start)
+	e.sym(tab, in.endEl)
 	if in.varsEnc == nil {
 		// sorted, so equal variables encode equally; kept until they change
 		keys := make([]string, 0, len(in.vars))
@@ -236,32 +286,33 @@ func encodeInstance(e *enc, in *instance) {
 	}
 	e.b = append(e.b, in.varsEnc...)
 	e.uvarint(uint64(len(in.elems)))
+	prev := in.key
 	for _, ei := range in.elems {
-		e.varint(ei.key)
-		e.str(ei.el)
-		e.b = append(e.b, stateCode(ei.state))
-		e.varint(ei.scope)
-		e.rel(ei.start, in.start)
-		e.rel(ei.end, in.start)
-		e.bool(ei.root)
+		e.varint(ei.key - prev)
+		prev = ei.key
+		e.sym(tab, ei.el)
+		st := stateCode(ei.state)
+		if ei.root {
+			st |= rootFlag
+		}
+		e.b = append(e.b, st)
+		e.scope(ei.scope, ei.key)
+		e.rel3(ei.start, in.start)
+		e.rel3(ei.end, in.start)
 		e.uvarint(uint64(len(ei.trigs)))
 		for _, t := range ei.trigs {
-			e.str(t.target)
-			e.str(t.msg)
-			if t.ck == in.ck {
-				e.str("")
-			} else {
-				e.str(t.ck)
-			}
-			e.time(t.due)
+			e.sym(tab, t.target)
+			e.sym(tab, t.msg)
+			e.sym(tab, t.ck)
+			e.rel3(t.due, in.start)
 			e.int(t.fired)
-			e.str(t.flow)
+			e.sym(tab, t.flow)
 		}
 	}
 	e.uvarint(uint64(len(in.joins)))
 	for _, j := range in.joins {
 		e.varint(j.scope)
-		e.str(j.gw)
+		e.sym(tab, j.gw)
 		fl := make([]string, 0, len(j.flows))
 		for f := range j.flows {
 			fl = append(fl, f)
@@ -269,11 +320,14 @@ func encodeInstance(e *enc, in *instance) {
 		sort.Strings(fl)
 		e.uvarint(uint64(len(fl)))
 		for _, f := range fl {
-			e.str(f)
+			e.sym(tab, f)
 			e.int(j.flows[f])
 		}
 	}
 }
+
+// rootFlag marks the root element instance in its state byte (v3).
+const rootFlag = 0x80
 
 func encodeMessage(e *enc, m *Message) {
 	e.str(m.Name)
@@ -330,15 +384,127 @@ func decodeMessage(d *dec) Message {
 func decodeGroup(b []byte) (*group, error) {
 	d := dec{b: b}
 	v := d.uvarint()
-	if v != recGroupV1 && v != recGroupV2 {
+	if v == recGroupV1 || v == recGroupV2 {
+		return decodeGroupV2(d, v)
+	}
+	if v != recGroupV3 {
 		return nil, fmt.Errorf("%w: group record version %d", errCorrupt, v)
 	}
 	g := &group{ck: d.str()}
+	var tab symtab
+	tab.add("")
+	tab.add(g.ck)
 	n := d.count()
 	for i := 0; i < n && d.err == nil; i++ {
-		in := decodeInstance(&d)
+		in := decodeInstance(&d, &tab)
+		in.done = d.bytes()
+		g.insts = append(g.insts, in)
+	}
+	n = d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		bm := &bufMsg{m: decodeMessage(&d)}
+		bm.held = d.bool()
+		bm.reason = Reason(d.sym(&tab))
+		bm.expiry = d.time3()
+		g.msgs = append(g.msgs, bm)
+	}
+	n = d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		g.foreign = append(g.foreign, foreignRef{ck: d.sym(&tab), key: d.varint()})
+	}
+	return g, d.end()
+}
+
+// end reports the decoding error, or trailing bytes.
+func (d *dec) end() error {
+	if d.err != nil {
+		return d.err
+	}
+	if len(d.b) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes in group record", errCorrupt, len(d.b))
+	}
+	return nil
+}
+
+func decodeInstance(d *dec, tab *symtab) *instance {
+	in := &instance{}
+	in.key = d.varint()
+	in.pid = d.sym(tab)
+	in.ver = d.int()
+	in.ck = d.sym(tab)
+	in.state = InstanceState(d.sym(tab))
+	in.start = d.time3()
+	in.end = d.rel3(in.start)
+	in.endEl = d.sym(tab)
+	decodeVars(d, in)
+	n := d.count()
+	in.elems = make([]*elemInst, 0, n)
+	prev := in.key
+	for i := 0; i < n && d.err == nil; i++ {
+		ei := &elemInst{}
+		ei.key = prev + d.varint()
+		prev = ei.key
+		ei.el = d.sym(tab)
+		st := d.byte()
+		ei.root = st&rootFlag != 0
+		if ei.state = stateOf(st &^ rootFlag); ei.state != ElementActive {
+			in.unarchived = true // a root that ended
+		}
+		ei.scope = d.scope(ei.key)
+		ei.start = d.rel3(in.start)
+		ei.end = d.rel3(in.start)
+		m := d.count()
+		for j := 0; j < m && d.err == nil; j++ {
+			var t trigger
+			t.target = d.sym(tab)
+			t.msg = d.sym(tab)
+			t.ck = d.sym(tab)
+			t.due = d.rel3(in.start)
+			t.fired = d.int()
+			t.flow = d.sym(tab)
+			ei.trigs = append(ei.trigs, t)
+		}
+		in.elems = append(in.elems, ei)
+	}
+	n = d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		j := join{scope: d.varint(), gw: d.sym(tab), flows: map[string]int{}}
+		m := d.count()
+		for k := 0; k < m && d.err == nil; k++ {
+			f := d.sym(tab)
+			j.flows[f] = d.int()
+		}
+		in.joins = append(in.joins, j)
+	}
+	return in
+}
+
+func decodeVars(d *dec, in *instance) {
+	n := d.count()
+	in.vars = make(map[string]json.RawMessage, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.str()
+		in.vars[k] = d.bytes()
+	}
+}
+
+// decodeGroupV2 reads group records of versions 1 and 2; their path
+// records are converted to the current form (the next write stores v3).
+func decodeGroupV2(d dec, v uint64) (*group, error) {
+	g := &group{ck: d.str()}
+	n := d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		in := decodeInstanceV2(&d)
 		if v >= recGroupV2 {
-			in.done = d.bytes()
+			done, err := decodeDoneElemsV2(d.raw(), in.start)
+			if err != nil {
+				return nil, err
+			}
+			e := enc{}
+			for _, ei := range done {
+				encodeDoneElem(&e, ei, in.start, in.key)
+			}
+			in.done = e.b
 		}
 		g.insts = append(g.insts, in)
 	}
@@ -354,16 +520,10 @@ func decodeGroup(b []byte) (*group, error) {
 	for i := 0; i < n && d.err == nil; i++ {
 		g.foreign = append(g.foreign, foreignRef{ck: d.str(), key: d.varint()})
 	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes in group record", errCorrupt, len(d.b))
-	}
-	return g, nil
+	return g, d.end()
 }
 
-func decodeInstance(d *dec) *instance {
+func decodeInstanceV2(d *dec) *instance {
 	in := &instance{}
 	in.key = d.varint()
 	in.pid = d.str()
@@ -373,13 +533,8 @@ func decodeInstance(d *dec) *instance {
 	in.start = d.time()
 	in.end = d.time()
 	in.endEl = d.str()
+	decodeVars(d, in)
 	n := d.count()
-	in.vars = make(map[string]json.RawMessage, n)
-	for i := 0; i < n && d.err == nil; i++ {
-		k := d.str()
-		in.vars[k] = d.bytes()
-	}
-	n = d.count()
 	in.elems = make([]*elemInst, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
 		ei := &elemInst{}

@@ -340,7 +340,7 @@ func (e *Engine) Instance(key int64) (InstanceView, bool, error) {
 	if in == nil {
 		return InstanceView{}, false, nil
 	}
-	done, err := decodeDoneElems(in.done, in.start)
+	done, err := decodeDoneElems(in.done, in.start, in.key)
 	if err != nil {
 		return InstanceView{}, false, fmt.Errorf("read instance %d: %w", key, err)
 	}
