@@ -39,6 +39,7 @@ type txn struct {
 	runs       []*run       // finished runs for reuse
 	idArena    []string     // storage for the Entered/Left ids of the batch's outcomes
 	err        error        // first Decider error
+	syms0      int          // symbols before the batch (a rollback forgets the batch's)
 }
 
 // begin starts a batch after the in-flight commit, if any, has landed, so
@@ -73,6 +74,8 @@ func (e *Engine) beginAsync(ctx context.Context) *txn {
 	}
 	e.batchSeq++
 	t.e, t.ctx, t.wall, t.cnt0, t.seq = e, ctx, e.clock(), e.cnt, e.batchSeq
+	t.syms0 = len(e.syms.strs)
+	e.syms.b = t.b // new symbols go into this batch
 	return t
 }
 
@@ -105,6 +108,8 @@ func (t *txn) rollback() {
 	}
 	t.e.cnt = t.cnt0
 	t.e.nextDue = time.Time{}
+	t.e.syms.truncate(t.syms0) // their records are gone with the batch
+	t.e.syms.b = nil
 }
 
 // commit writes the batch and waits until it is durable.
@@ -129,7 +134,7 @@ func (t *txn) prepare() {
 			t.b.Delete(groupKey(g.ck), nil)
 		} else {
 			t.archive(g)
-			t.buf = encodeGroup(g, t.buf)
+			t.buf = encodeGroup(g, t.buf, t.e.syms)
 			t.b.Set(groupKey(g.ck), t.buf, nil) // small and written often: not compressed
 		}
 		g.dirty = false
@@ -141,6 +146,7 @@ func (t *txn) prepare() {
 	}
 	t.flushFeed()
 	t.b.Set(keyCounters, t.e.cnt.encode(), nil)
+	t.e.syms.b = nil // the batch is complete
 	for id := range t.ids {
 		t.e.dedupeChain(day(t.wall)).add(id)
 	}
@@ -197,7 +203,7 @@ func (t *txn) group(ck string, create bool) (*group, error) {
 			return nil, fmt.Errorf("read group %q: %w", ck, err)
 		}
 		if found {
-			if g, err = decodeGroup(v); err != nil {
+			if g, err = decodeGroup(v, e.syms); err != nil {
 				return nil, fmt.Errorf("read group %q: %w", ck, err)
 			}
 		}
@@ -945,7 +951,7 @@ func (r *run) finish() {
 		}
 	}
 	if r.in.unarchived {
-		r.in.archive()
+		r.in.archive(r.t.e.syms)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // errCorrupt is wrapped by every decoding failure of a stored value.
@@ -219,12 +221,12 @@ func (d *dec) rel3(base time.Time) time.Time {
 	return time.Unix(0, base.UnixNano()+ns).UTC()
 }
 
-// symtab is a record's string table (group record v3): a string written
-// again is a one-byte reference to its first occurrence. Encoder and
-// decoder fill it the same way, so it is not stored.
+// symtab is a record's table of correlation keys (group record v3): a key
+// written again is a one-byte reference to its first occurrence. Encoder
+// and decoder fill it the same way, so it is not stored.
 type symtab struct {
 	n int
-	s [48]string
+	s [16]string
 }
 
 func (t *symtab) add(s string) {
@@ -262,4 +264,72 @@ func (d *dec) sym(t *symtab) string {
 		return ""
 	}
 	return t.s[i-1]
+}
+
+// symbols is the engine's dictionary of model strings (process and element
+// ids, message names, flow ids, states and reasons — never correlation keys
+// or message ids, which are unbounded): group and path records store a
+// string as its id, one or two bytes. Ids are assigned when a string is
+// first written and stored (s<id>) in the batch that first uses them, so a
+// record never refers to a symbol its batch did not make durable.
+// Guarded by Engine.mu.
+type symbols struct {
+	ids  map[string]uint64
+	strs []string     // id-1 → string
+	b    *pebble.Batch // the batch being built: where new symbols go; nil: write literals
+}
+
+func newSymbols() *symbols { return &symbols{ids: map[string]uint64{}} }
+
+// truncate forgets the symbols from n on (a rolled-back batch's).
+func (sy *symbols) truncate(n int) {
+	for _, s := range sy.strs[n:] {
+		delete(sy.ids, s)
+	}
+	clear(sy.strs[n:])
+	sy.strs = sy.strs[:n]
+}
+
+func (sy *symbols) load(id uint64, s string) error {
+	if id != uint64(len(sy.strs))+1 {
+		return fmt.Errorf("%w: symbol %d after %d", errCorrupt, id, len(sy.strs))
+	}
+	sy.strs = append(sy.strs, s)
+	sy.ids[s] = id
+	return nil
+}
+
+// gsym writes s as its symbol id, or as 0 and the string when there is no
+// dictionary to add it to.
+func (e *enc) gsym(sy *symbols, s string) {
+	if sy != nil {
+		if id, ok := sy.ids[s]; ok {
+			e.uvarint(id)
+			return
+		}
+		if sy.b != nil {
+			sy.strs = append(sy.strs, s)
+			id := uint64(len(sy.strs))
+			sy.ids[s] = id
+			sy.b.Set(symbolKey(id), []byte(s), nil)
+			e.uvarint(id)
+			return
+		}
+	}
+	e.uvarint(0)
+	e.str(s)
+}
+
+func (d *dec) gsym(sy *symbols) string {
+	id := d.uvarint()
+	switch {
+	case d.err != nil:
+		return ""
+	case id == 0:
+		return d.str()
+	case sy == nil || id > uint64(len(sy.strs)):
+		d.fail("symbol reference")
+		return ""
+	}
+	return sy.strs[id-1]
 }

@@ -24,18 +24,18 @@ func FuzzDecodeGroup(f *testing.F) {
 	}
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		g, err := decodeGroup(b)
+		g, err := decodeGroup(b, h.e.syms)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error %v is not ErrCorrupt", err)
 			}
 			return
 		}
-		g2, err := decodeGroup(encodeGroup(g, nil))
+		g2, err := decodeGroup(encodeGroup(g, nil, h.e.syms), h.e.syms)
 		if err != nil {
 			t.Fatalf("re-decode: %v", err)
 		}
-		if !reflect.DeepEqual(encodeGroup(g, nil), encodeGroup(g2, nil)) {
+		if !reflect.DeepEqual(encodeGroup(g, nil, h.e.syms), encodeGroup(g2, nil, h.e.syms)) {
 			t.Fatal("encode/decode is not stable")
 		}
 	})
@@ -54,7 +54,7 @@ func TestDecodeGroupV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	// rebuild the v1 shape: every element instance in elems, no path record
-	done, err := decodeDoneElems(in.done, in.start, in.key)
+	done, err := decodeDoneElems(in.done, in.start, in.key, h.e.syms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,14 +69,14 @@ func TestDecodeGroupV1(t *testing.T) {
 	e.uvarint(1)
 	encodeInstanceV2(&e, v1.insts[0])
 	b := append(e.b, 0, 0)
-	g1, err := decodeGroup(b)
+	g1, err := decodeGroup(b, h.e.syms)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := h.e.view(g1.insts[0], nil); !reflect.DeepEqual(got, want) {
 		t.Errorf("v1 record view\n got %+v\nwant %+v", got, want)
 	}
-	tx := &txn{}
+	tx := &txn{e: h.e}
 	tx.archive(g1)
 	if len(g1.insts[0].elems) != 3 { // the root, the sub-process and its catch event
 		t.Errorf("after archive: %d element instances in memory, want 3", len(g1.insts[0].elems))

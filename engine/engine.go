@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,7 @@ type Engine struct {
 	procs     procIndex
 	startSig  string // procs.sig whose timer start events are armed
 	cache     map[string]*group
+	syms      *symbols // model strings of group and path records
 	lruHead   *group // most recently used
 	lruTail   *group
 	groups    *bloomChain              // correlation keys that may have a stored group
@@ -105,6 +107,7 @@ func Open(opts Options) (*Engine, error) {
 		log:       opts.Logger,
 		clock:     opts.Clock,
 		cache:     make(map[string]*group),
+		syms:      newSymbols(),
 		groups:    newBloomChain(1 << 20),
 		dedupe:    make(map[uint32]*bloomChain),
 		positions: make(map[TopicPartition]int64),
@@ -219,6 +222,21 @@ func (e *Engine) load() error {
 		if ver > formatVersion {
 			return fmt.Errorf("format version %d, this build reads up to %d: %w", ver, formatVersion, ErrNewerFormat)
 		}
+		if ver < formatVersion { // older records still decode; older trackers must not open it any more
+			e2 := enc{}
+			e2.uvarint(formatVersion)
+			if err := e.db.Set(keyFormat, e2.b, pebble.Sync); err != nil {
+				return fmt.Errorf("write format version: %w", err)
+			}
+		}
+	}
+	if err := e.scan([]byte{pSymbol}, func(k, v []byte) error {
+		if len(k) != 9 {
+			return fmt.Errorf("%w: symbol key %x", errCorrupt, k)
+		}
+		return e.syms.load(binary.BigEndian.Uint64(k[1:]), string(v))
+	}); err != nil {
+		return fmt.Errorf("read symbols: %w", err)
 	}
 	if v, found, err := get(e.db, keyCounters); err != nil {
 		return fmt.Errorf("read counters: %w", err)

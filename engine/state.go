@@ -120,7 +120,7 @@ func (g *group) instance(key int64) *instance {
 func (t *txn) archive(g *group) {
 	for _, in := range g.insts {
 		if in.unarchived {
-			in.archive()
+			in.archive(t.e.syms)
 		}
 	}
 }
@@ -128,7 +128,7 @@ func (t *txn) archive(g *group) {
 // archive moves the instance's finished element instances into its path
 // record. Runs call it when they finish, while the instance is hot in the
 // CPU cache; the commit catches any left.
-func (in *instance) archive() {
+func (in *instance) archive(sy *symbols) {
 	keep := in.elems[:0]
 	e := enc{b: in.done}
 	if e.b == nil {
@@ -139,7 +139,7 @@ func (in *instance) archive() {
 			keep = append(keep, ei)
 			continue
 		}
-		encodeDoneElem(&e, ei, in.start, in.key)
+		encodeDoneElem(&e, ei, in.start, in.key, sy)
 	}
 	in.done = e.b
 	clear(in.elems[len(keep):])
@@ -150,9 +150,9 @@ func (in *instance) archive() {
 // encodeDoneElem appends one finished element instance to a path record:
 // its key relative to the instance's, its scope relative to its own key,
 // its times relative to the instance's start (compact times).
-func encodeDoneElem(e *enc, ei *elemInst, base time.Time, baseKey int64) {
+func encodeDoneElem(e *enc, ei *elemInst, base time.Time, baseKey int64, sy *symbols) {
 	e.varint(ei.key - baseKey)
-	e.str(ei.el)
+	e.gsym(sy, ei.el)
 	e.b = append(e.b, stateCode(ei.state))
 	e.scope(ei.scope, ei.key)
 	e.rel3(ei.start, base)
@@ -181,12 +181,12 @@ func (d *dec) scope(key int64) int64 {
 
 // decodeDoneElems decodes an instance's path record, in key order (the
 // order entered).
-func decodeDoneElems(v []byte, base time.Time, baseKey int64) ([]*elemInst, error) {
+func decodeDoneElems(v []byte, base time.Time, baseKey int64, sy *symbols) ([]*elemInst, error) {
 	var out []*elemInst
 	d := dec{b: v}
 	for len(d.b) > 0 && d.err == nil {
 		ei := &elemInst{key: baseKey + d.varint()}
-		ei.el = d.str()
+		ei.el = d.gsym(sy)
 		ei.state = stateOf(d.byte())
 		ei.scope = d.scope(ei.key)
 		ei.start = d.rel3(base)
@@ -227,13 +227,13 @@ func decodeDoneElemsV2(v []byte, base time.Time) ([]*elemInst, error) {
 const (
 	recGroupV1 = 1 // no path records: finished element instances among the active ones
 	recGroupV2 = 2 // instances end with their path record
-	recGroupV3 = 3 // string table, compact times, relative keys (≈25 % smaller)
+	recGroupV3 = 3 // symbols, compact times, relative keys (about half the size)
 )
 
-// encodeGroup writes a group record (v3). Strings repeat within a record
-// (the key, the process id, element ids as element, trigger target and
-// message name): each is written once and then referenced (symtab).
-func encodeGroup(g *group, buf []byte) []byte {
+// encodeGroup writes a group record (v3). Model strings are written as
+// their symbol ids (sy; nil writes them out), correlation keys once per
+// record and then as references (symtab).
+func encodeGroup(g *group, buf []byte, sy *symbols) []byte {
 	e := enc{b: buf[:0]}
 	var tab symtab
 	tab.add("")
@@ -242,14 +242,14 @@ func encodeGroup(g *group, buf []byte) []byte {
 	e.str(g.ck)
 	e.uvarint(uint64(len(g.insts)))
 	for _, in := range g.insts {
-		encodeInstance(&e, &tab, in)
+		encodeInstance(&e, &tab, sy, in)
 		e.bytes(in.done)
 	}
 	e.uvarint(uint64(len(g.msgs)))
 	for _, bm := range g.msgs {
 		encodeMessage(&e, &bm.m)
 		e.bool(bm.held)
-		e.sym(&tab, string(bm.reason))
+		e.gsym(sy, string(bm.reason))
 		e.time3(bm.expiry)
 	}
 	e.uvarint(uint64(len(g.foreign)))
@@ -260,15 +260,15 @@ func encodeGroup(g *group, buf []byte) []byte {
 	return e.b
 }
 
-func encodeInstance(e *enc, tab *symtab, in *instance) {
+func encodeInstance(e *enc, tab *symtab, sy *symbols, in *instance) {
 	e.varint(in.key)
-	e.sym(tab, in.pid)
+	e.gsym(sy, in.pid)
 	e.int(in.ver)
 	e.sym(tab, in.ck)
-	e.sym(tab, string(in.state))
+	e.gsym(sy, string(in.state))
 	e.time3(in.start)
 	e.rel3(in.end, in.start)
-	e.sym(tab, in.endEl)
+	e.gsym(sy, in.endEl)
 	if in.varsEnc == nil {
 		// sorted, so equal variables encode equally; kept until they change
 		keys := make([]string, 0, len(in.vars))
@@ -290,7 +290,7 @@ func encodeInstance(e *enc, tab *symtab, in *instance) {
 	for _, ei := range in.elems {
 		e.varint(ei.key - prev)
 		prev = ei.key
-		e.sym(tab, ei.el)
+		e.gsym(sy, ei.el)
 		st := stateCode(ei.state)
 		if ei.root {
 			st |= rootFlag
@@ -301,18 +301,18 @@ func encodeInstance(e *enc, tab *symtab, in *instance) {
 		e.rel3(ei.end, in.start)
 		e.uvarint(uint64(len(ei.trigs)))
 		for _, t := range ei.trigs {
-			e.sym(tab, t.target)
-			e.sym(tab, t.msg)
+			e.gsym(sy, t.target)
+			e.gsym(sy, t.msg)
 			e.sym(tab, t.ck)
 			e.rel3(t.due, in.start)
 			e.int(t.fired)
-			e.sym(tab, t.flow)
+			e.gsym(sy, t.flow)
 		}
 	}
 	e.uvarint(uint64(len(in.joins)))
 	for _, j := range in.joins {
 		e.varint(j.scope)
-		e.sym(tab, j.gw)
+		e.gsym(sy, j.gw)
 		fl := make([]string, 0, len(j.flows))
 		for f := range j.flows {
 			fl = append(fl, f)
@@ -320,7 +320,7 @@ func encodeInstance(e *enc, tab *symtab, in *instance) {
 		sort.Strings(fl)
 		e.uvarint(uint64(len(fl)))
 		for _, f := range fl {
-			e.sym(tab, f)
+			e.gsym(sy, f)
 			e.int(j.flows[f])
 		}
 	}
@@ -381,7 +381,7 @@ func decodeMessage(d *dec) Message {
 	return m
 }
 
-func decodeGroup(b []byte) (*group, error) {
+func decodeGroup(b []byte, sy *symbols) (*group, error) {
 	d := dec{b: b}
 	v := d.uvarint()
 	if v == recGroupV1 || v == recGroupV2 {
@@ -396,7 +396,7 @@ func decodeGroup(b []byte) (*group, error) {
 	tab.add(g.ck)
 	n := d.count()
 	for i := 0; i < n && d.err == nil; i++ {
-		in := decodeInstance(&d, &tab)
+		in := decodeInstance(&d, &tab, sy)
 		in.done = d.bytes()
 		g.insts = append(g.insts, in)
 	}
@@ -404,7 +404,7 @@ func decodeGroup(b []byte) (*group, error) {
 	for i := 0; i < n && d.err == nil; i++ {
 		bm := &bufMsg{m: decodeMessage(&d)}
 		bm.held = d.bool()
-		bm.reason = Reason(d.sym(&tab))
+		bm.reason = Reason(d.gsym(sy))
 		bm.expiry = d.time3()
 		g.msgs = append(g.msgs, bm)
 	}
@@ -426,16 +426,16 @@ func (d *dec) end() error {
 	return nil
 }
 
-func decodeInstance(d *dec, tab *symtab) *instance {
+func decodeInstance(d *dec, tab *symtab, sy *symbols) *instance {
 	in := &instance{}
 	in.key = d.varint()
-	in.pid = d.sym(tab)
+	in.pid = d.gsym(sy)
 	in.ver = d.int()
 	in.ck = d.sym(tab)
-	in.state = InstanceState(d.sym(tab))
+	in.state = InstanceState(d.gsym(sy))
 	in.start = d.time3()
 	in.end = d.rel3(in.start)
-	in.endEl = d.sym(tab)
+	in.endEl = d.gsym(sy)
 	decodeVars(d, in)
 	n := d.count()
 	in.elems = make([]*elemInst, 0, n)
@@ -444,7 +444,7 @@ func decodeInstance(d *dec, tab *symtab) *instance {
 		ei := &elemInst{}
 		ei.key = prev + d.varint()
 		prev = ei.key
-		ei.el = d.sym(tab)
+		ei.el = d.gsym(sy)
 		st := d.byte()
 		ei.root = st&rootFlag != 0
 		if ei.state = stateOf(st &^ rootFlag); ei.state != ElementActive {
@@ -456,22 +456,22 @@ func decodeInstance(d *dec, tab *symtab) *instance {
 		m := d.count()
 		for j := 0; j < m && d.err == nil; j++ {
 			var t trigger
-			t.target = d.sym(tab)
-			t.msg = d.sym(tab)
+			t.target = d.gsym(sy)
+			t.msg = d.gsym(sy)
 			t.ck = d.sym(tab)
 			t.due = d.rel3(in.start)
 			t.fired = d.int()
-			t.flow = d.sym(tab)
+			t.flow = d.gsym(sy)
 			ei.trigs = append(ei.trigs, t)
 		}
 		in.elems = append(in.elems, ei)
 	}
 	n = d.count()
 	for i := 0; i < n && d.err == nil; i++ {
-		j := join{scope: d.varint(), gw: d.sym(tab), flows: map[string]int{}}
+		j := join{scope: d.varint(), gw: d.gsym(sy), flows: map[string]int{}}
 		m := d.count()
 		for k := 0; k < m && d.err == nil; k++ {
-			f := d.sym(tab)
+			f := d.gsym(sy)
 			j.flows[f] = d.int()
 		}
 		in.joins = append(in.joins, j)
@@ -502,7 +502,7 @@ func decodeGroupV2(d dec, v uint64) (*group, error) {
 			}
 			e := enc{}
 			for _, ei := range done {
-				encodeDoneElem(&e, ei, in.start, in.key)
+				encodeDoneElem(&e, ei, in.start, in.key, nil) // literals: a read adds no symbols
 			}
 			in.done = e.b
 		}

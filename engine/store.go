@@ -28,11 +28,13 @@ const (
 	pOutbox   = 'o' // o<seq>                       → action record (pending until delivered)
 	pPosition = 'p' // p<topic>\x00<partition>      → next offset
 	pFailed   = 'y' // y<action id>                 → action record that was given up (for RetryAction)
+	pSymbol   = 's' // s<id>                        → a model string (process or element id, message name)
 )
 
 // formatVersion is the on-disk format this build writes. A store with a
-// higher version was written by a newer tracker and is refused.
-const formatVersion = 1
+// higher version was written by a newer tracker and is refused; a lower one
+// is upgraded on open (2: group record v3 and symbols).
+const formatVersion = 2
 
 var (
 	keyFormat   = []byte("mformat")
@@ -130,6 +132,8 @@ func feedKey(seq uint64) []byte   { return u64([]byte{pFeed}, seq) }
 func outboxKey(seq uint64) []byte { return u64([]byte{pOutbox}, seq) }
 
 func failedKey(id string) []byte { return append([]byte{pFailed}, id...) }
+
+func symbolKey(id uint64) []byte { return u64([]byte{pSymbol}, id) }
 
 func positionKey(tp TopicPartition) []byte {
 	k := make([]byte, 0, 6+len(tp.Topic))

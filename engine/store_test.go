@@ -52,7 +52,7 @@ func TestOpenErrors(t *testing.T) {
 				return func() {}
 			},
 			wantIs: ErrNewerFormat,
-			want:   "format version 2, this build reads up to 1",
+			want:   "format version 3, this build reads up to 2",
 		},
 		{
 			name: "foreign data without a format version",
@@ -385,5 +385,43 @@ func TestRetryAction(t *testing.T) {
 	want := []string{failed.ID + "-failed/" + failed.ID, failed.ID + "-failed-1/" + failed.ID}
 	if strings.Join(ids, " ") != strings.Join(want, " ") {
 		t.Fatalf("incidents %v, want %v", ids, want)
+	}
+}
+
+// TestSymbolsRollback: a batch that fails after its runs introduced new
+// symbols (the model's element ids) forgets them, so the next batch that
+// uses them stores them; after a reopen every record still decodes.
+func TestSymbolsRollback(t *testing.T) {
+	d := &decider{by: map[Reason]string{ReasonUnknownMessage: DecisionIgnore}}
+	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}, dec: d}
+	h.procs.deploy(t, "order-fulfillment.bpmn")
+	h.open()
+	d.fail = errors.New("table broken")
+	if _, err := h.e.Apply(context.Background(), []Message{msg("OrderPlaced", "A", "a1", 0), msg("Heartbeat", "A", "a2", 0)}); err == nil {
+		t.Fatal("Apply with a failing decider succeeded")
+	}
+	if n := len(h.e.syms.strs); n != 0 {
+		t.Errorf("%d symbols left by the failed batch: %q", n, h.e.syms.strs)
+	}
+	d.fail = nil
+	out := h.apply(msg("OrderPlaced", "A", "a1", 0), msg("PaymentReceived", "A", "a2", time.Hour))
+	want, _, err := h.e.Instance(out[0].InstanceKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.e.syms.strs) == 0 {
+		t.Fatal("no symbols after a started instance")
+	}
+	h.reopen()
+	defer h.e.Close()
+	got, found, err := h.e.Instance(out[0].InstanceKey)
+	if err != nil || !found {
+		t.Fatalf("after reopen: found=%v err=%v", found, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("after reopen\n got %+v\nwant %+v", got, want)
+	}
+	if out := h.apply(msg("GoodsFetched", "A", "a3", 2*time.Hour)); out[0].Result != Correlated {
+		t.Errorf("after reopen: %s", outcome(out[0]))
 	}
 }

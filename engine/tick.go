@@ -332,7 +332,7 @@ func (e *Engine) Instance(key int64) (InstanceView, bool, error) {
 		if err != nil || !found {
 			return InstanceView{}, false, err
 		}
-		if g, err = decodeGroup(b); err != nil {
+		if g, err = decodeGroup(b, e.syms); err != nil {
 			return InstanceView{}, false, fmt.Errorf("read instance %d: %w", key, err)
 		}
 	}
@@ -340,7 +340,7 @@ func (e *Engine) Instance(key int64) (InstanceView, bool, error) {
 	if in == nil {
 		return InstanceView{}, false, nil
 	}
-	done, err := decodeDoneElems(in.done, in.start, in.key)
+	done, err := decodeDoneElems(in.done, in.start, in.key, e.syms)
 	if err != nil {
 		return InstanceView{}, false, fmt.Errorf("read instance %d: %w", key, err)
 	}
@@ -859,7 +859,7 @@ func (t *txn) prefetchKeys(keys []string) error {
 		if err != nil {
 			return fmt.Errorf("prefetch group %q: %w", ck, err)
 		}
-		g, err := decodeGroup(v)
+		g, err := decodeGroup(v, t.e.syms)
 		if err != nil {
 			return fmt.Errorf("read group %q: %w", ck, err)
 		}
