@@ -275,7 +275,7 @@ func (d *dec) sym(t *symtab) string {
 // Guarded by Engine.mu.
 type symbols struct {
 	ids  map[string]uint64
-	strs []string     // id-1 → string
+	strs []string      // id-1 → string
 	b    *pebble.Batch // the batch being built: where new symbols go; nil: write literals
 }
 

@@ -54,7 +54,7 @@ type Engine struct {
 	startSig  string // procs.sig whose timer start events are armed
 	cache     map[string]*group
 	syms      *symbols // model strings of group and path records
-	lruHead   *group // most recently used
+	lruHead   *group   // most recently used
 	lruTail   *group
 	groups    *bloomChain              // correlation keys that may have a stored group
 	dedupe    map[uint32]*bloomChain   // message ids by read day
