@@ -40,6 +40,7 @@ type txn struct {
 	idArena    []string     // storage for the Entered/Left ids of the batch's outcomes
 	err        error        // first Decider error
 	syms0      int          // symbols before the batch (a rollback forgets the batch's)
+	vbuf       []byte       // changed variables of a merge (copied into the feed)
 }
 
 // begin starts a batch after the in-flight commit, if any, has landed, so
@@ -69,7 +70,7 @@ func (e *Engine) beginAsync(ctx context.Context) *txn {
 		t.b.Reset()
 		*t = txn{
 			b: t.b, accessed: t.accessed, ids: t.ids, pids: t.pids, runs: t.runs,
-			chunk: t.chunk[:0], scratch: t.scratch[:0], zbuf: t.zbuf[:0], buf: t.buf[:0], kbuf: t.kbuf[:0],
+			chunk: t.chunk[:0], scratch: t.scratch[:0], vbuf: t.vbuf[:0], zbuf: t.zbuf[:0], buf: t.buf[:0], kbuf: t.kbuf[:0],
 		}
 	}
 	e.batchSeq++

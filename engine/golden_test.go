@@ -62,3 +62,33 @@ func TestFeedGolden(t *testing.T) {
 		t.Errorf("feed differs from %s (run with -update to accept):\n%s", file, b.String())
 	}
 }
+
+// TestFeedVariablesChanged: a variables entry carries what changed (new keys
+// and new values); an event that repeats its instance's variables adds none.
+func TestFeedVariablesChanged(t *testing.T) {
+	h := newHarness(t, "order-fulfillment.bpmn")
+	h.apply(withVars(msg("OrderPlaced", "A", "e1", 0), `{"amount":10,"items":2}`),
+		withVars(msg("PaymentReceived", "A", "e2", time.Hour), `{"amount":10,"items":3,"paid":true}`),
+		withVars(msg("GoodsFetched", "A", "e3", 2*time.Hour), `{"amount":10,"items":3}`))
+	feed, err := h.e.Feed(0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range feed {
+		if c.Kind == ChangeVariables {
+			got = append(got, string(c.Payload))
+		}
+	}
+	want := []string{`{"amount":10,"items":2}`, `{"items":3,"paid":true}`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("variables entries %q, want %q", got, want)
+	}
+	in, _, err := h.e.Instance(feed[0].InstanceKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := string(in.Variables); v != `{"amount":10,"items":3,"paid":true}` {
+		t.Errorf("instance variables %s", v)
+	}
+}

@@ -725,28 +725,37 @@ func (r *run) merge(vars []byte) {
 	if !res.IsObject() {
 		return // correlate only passes objects; anything else carries no variables
 	}
-	n := 0
+	// the feed gets the variables that changed: history merges them, and
+	// events that repeat their fields cost the feed nothing
+	changed := r.t.vbuf[:0]
 	res.ForEach(func(k, v gjson.Result) bool {
-		n++
 		if r.in.vars == nil {
 			r.in.vars = make(map[string]json.RawMessage, 8)
 		}
 		key := k.String()
 		if old, ok := r.in.vars[key]; ok {
-			if string(old) != v.Raw {
-				r.in.vars[key] = json.RawMessage(v.Raw)
-				r.in.decoded, r.in.varsEnc = nil, nil
+			if string(old) == v.Raw {
+				return true
 			}
-			return true
+			r.in.vars[key] = json.RawMessage(v.Raw)
+		} else {
+			r.in.vars[strings.Clone(key)] = json.RawMessage(v.Raw)
 		}
-		r.in.vars[strings.Clone(key)] = json.RawMessage(v.Raw)
 		r.in.decoded, r.in.varsEnc = nil, nil
+		if len(changed) == 0 {
+			changed = append(changed, '{')
+		} else {
+			changed = append(changed, ',')
+		}
+		changed = append(append(append(changed, k.Raw...), ':'), v.Raw...)
 		return true
 	})
-	if n == 0 {
+	if len(changed) == 0 {
 		return
 	}
-	r.t.change(ChangeVariables, r.at, r.in, "", vars)
+	changed = append(changed, '}')
+	r.t.vbuf = changed
+	r.t.change(ChangeVariables, r.at, r.in, "", changed)
 }
 
 func (in *instance) varsMap() map[string]any {
