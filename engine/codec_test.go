@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
-	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,109 +47,45 @@ func FuzzDecodeGroup(f *testing.F) {
 
 // TestDecodeGroupV1: a group record written before path records existed
 // (finished element instances kept among the active ones) still decodes,
-// and the next write moves them into the path record.
+// and the next write moves them into the path record. testdata/
+// group-v1.records holds such a record (order A of the shared example after
+// OrderPlaced and PaymentReceived), a tab, and the instance as read then.
 func TestDecodeGroupV1(t *testing.T) {
 	h := newHarness(t, "order-fulfillment.bpmn")
-	out := h.apply(msg("OrderPlaced", "A", "e1", 0), msg("PaymentReceived", "A", "e2", time.Hour))
-	g := h.e.cache["A"]
-	in := g.insts[0]
-	want, _, err := h.e.Instance(out[0].InstanceKey)
+	rec, err := os.ReadFile(filepath.Join("testdata", "group-v1.records"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// rebuild the v1 shape: every element instance in elems, no path record
-	done, err := decodeDoneElems(in.done, in.start, in.key, h.e.syms)
-	if err != nil {
-		t.Fatal(err)
+	hexRec, wantJSON, _ := strings.Cut(strings.TrimSpace(string(rec)), "\t")
+	b, err := hex.DecodeString(hexRec)
+	if err != nil || b[0] != recGroupV1 {
+		t.Fatalf("not a v1 record: %v", err)
 	}
-	v1 := &group{ck: g.ck, insts: []*instance{{
-		key: in.key, pid: in.pid, ver: in.ver, ck: in.ck, state: in.state, start: in.start, vars: in.vars,
-		elems: mergeElems(in.elems, done),
-	}}}
-	// v1 layout: version, ck, 1 instance, instance (no path record), 0 messages, 0 foreign
-	e := enc{}
-	e.uvarint(recGroupV1)
-	e.str(v1.ck)
-	e.uvarint(1)
-	encodeInstanceV2(&e, v1.insts[0])
-	b := append(e.b, 0, 0)
 	g1, err := decodeGroup(b, h.e.syms)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := h.e.view(g1.insts[0], nil); !reflect.DeepEqual(got, want) {
-		t.Errorf("v1 record view\n got %+v\nwant %+v", got, want)
+	got, err := json.Marshal(h.e.view(g1.insts[0], nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != wantJSON {
+		t.Errorf("v1 record view\n got %s\nwant %s", got, wantJSON)
 	}
 	tx := &txn{e: h.e}
 	tx.archive(g1)
 	if len(g1.insts[0].elems) != 3 { // the root, the sub-process and its catch event
 		t.Errorf("after archive: %d element instances in memory, want 3", len(g1.insts[0].elems))
 	}
-}
-
-// encodeInstanceV2 is how trackers before group record v3 wrote an instance
-// (kept to write v1 records for the test above).
-func encodeInstanceV2(e *enc, in *instance) {
-	e.varint(in.key)
-	e.str(in.pid)
-	e.int(in.ver)
-	e.str(in.ck)
-	e.str(string(in.state))
-	e.time(in.start)
-	e.time(in.end)
-	e.str(in.endEl)
-	if in.varsEnc == nil {
-		// sorted, so equal variables encode equally; kept until they change
-		keys := make([]string, 0, len(in.vars))
-		for k := range in.vars {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		v := enc{b: make([]byte, 0, 64)}
-		v.uvarint(uint64(len(keys)))
-		for _, k := range keys {
-			v.str(k)
-			v.bytes(in.vars[k])
-		}
-		in.varsEnc = v.b
+	g3, err := decodeGroup(encodeGroup(g1, nil, h.e.syms), h.e.syms)
+	if err != nil {
+		t.Fatal(err)
 	}
-	e.b = append(e.b, in.varsEnc...)
-	e.uvarint(uint64(len(in.elems)))
-	for _, ei := range in.elems {
-		e.varint(ei.key)
-		e.str(ei.el)
-		e.b = append(e.b, stateCode(ei.state))
-		e.varint(ei.scope)
-		e.rel(ei.start, in.start)
-		e.rel(ei.end, in.start)
-		e.bool(ei.root)
-		e.uvarint(uint64(len(ei.trigs)))
-		for _, t := range ei.trigs {
-			e.str(t.target)
-			e.str(t.msg)
-			if t.ck == in.ck {
-				e.str("")
-			} else {
-				e.str(t.ck)
-			}
-			e.time(t.due)
-			e.int(t.fired)
-			e.str(t.flow)
-		}
+	done, err := decodeDoneElems(g3.insts[0].done, g3.insts[0].start, g3.insts[0].key, h.e.syms)
+	if err != nil {
+		t.Fatal(err)
 	}
-	e.uvarint(uint64(len(in.joins)))
-	for _, j := range in.joins {
-		e.varint(j.scope)
-		e.str(j.gw)
-		fl := make([]string, 0, len(j.flows))
-		for f := range j.flows {
-			fl = append(fl, f)
-		}
-		sort.Strings(fl)
-		e.uvarint(uint64(len(fl)))
-		for _, f := range fl {
-			e.str(f)
-			e.int(j.flows[f])
-		}
+	if got, _ := json.Marshal(h.e.view(g3.insts[0], done)); string(got) != wantJSON {
+		t.Errorf("v1 record rewritten as v3\n got %s\nwant %s", got, wantJSON)
 	}
 }

@@ -269,22 +269,7 @@ func encodeInstance(e *enc, tab *symtab, sy *symbols, in *instance) {
 	e.time3(in.start)
 	e.rel3(in.end, in.start)
 	e.gsym(sy, in.endEl)
-	if in.varsEnc == nil {
-		// sorted, so equal variables encode equally; kept until they change
-		keys := make([]string, 0, len(in.vars))
-		for k := range in.vars {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		v := enc{b: make([]byte, 0, 64)}
-		v.uvarint(uint64(len(keys)))
-		for _, k := range keys {
-			v.str(k)
-			v.bytes(in.vars[k])
-		}
-		in.varsEnc = v.b
-	}
-	e.b = append(e.b, in.varsEnc...)
+	e.b = append(e.b, in.encodedVars()...)
 	e.uvarint(uint64(len(in.elems)))
 	prev := in.key
 	for _, ei := range in.elems {
@@ -324,6 +309,27 @@ func encodeInstance(e *enc, tab *symtab, sy *symbols, in *instance) {
 			e.int(j.flows[f])
 		}
 	}
+}
+
+// encodedVars returns the instance's variables as group records hold them
+// (the same in every version), encoding them when they changed.
+func (in *instance) encodedVars() []byte {
+	if in.varsEnc == nil {
+		// sorted, so equal variables encode equally; kept until they change
+		keys := make([]string, 0, len(in.vars))
+		for k := range in.vars {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		v := enc{b: make([]byte, 0, 64)}
+		v.uvarint(uint64(len(keys)))
+		for _, k := range keys {
+			v.str(k)
+			v.bytes(in.vars[k])
+		}
+		in.varsEnc = v.b
+	}
+	return in.varsEnc
 }
 
 // rootFlag marks the root element instance in its state byte (v3).
