@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // legacyFile holds group records written by the v2 encoder (group record
@@ -150,5 +152,52 @@ func TestDecodeGroupV1(t *testing.T) {
 	}
 	if got, _ := json.Marshal(h.e.view(g3.insts[0], done)); string(got) != wantJSON {
 		t.Errorf("v1 record rewritten as v3\n got %s\nwant %s", got, wantJSON)
+	}
+}
+
+// TestUpgradeFormat1: a store an older tracker wrote (format version 1,
+// Pebble's older table format, a v2 group record) opens, is marked format
+// 2, and its instance reads and correlates as before.
+func TestUpgradeFormat1(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.ReadFile(legacyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, want, _ := strings.Cut(strings.SplitN(string(f), "\n", 2)[0], "\t") // order A, waiting for GoodsFetched
+	b, err := hex.DecodeString(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{discard()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := enc{}
+	old.uvarint(1)
+	for k, v := range map[string][]byte{string(keyFormat): old.b, string(groupKey("A")): b, string(instanceKey(1)): []byte("A")} {
+		if err := db.Set([]byte(k), v, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	h := &harness{t: t, dir: dir, procs: &procs{}, clock: &testClock{now: t0.Add(3 * time.Hour)}}
+	h.procs.deploy(t, "order-fulfillment.bpmn")
+	h.open()
+	defer h.e.Close()
+	v, found, err := get(h.e.db, keyFormat)
+	if d := (dec{b: v}); err != nil || !found || d.uvarint() != formatVersion {
+		t.Errorf("format version after open: % x, %v", v, err)
+	}
+	in, found, err := h.e.Instance(1)
+	if err != nil || !found {
+		t.Fatalf("instance 1: found=%v err=%v", found, err)
+	}
+	if got, _ := json.Marshal(in); !strings.HasPrefix(want, string(got)) {
+		t.Errorf("instance 1 after the upgrade\n got %s\nwant %s", got, want)
+	}
+	if out := h.apply(msg("GoodsFetched", "A", "a3", 2*time.Hour)); out[0].Result != Correlated {
+		t.Errorf("GoodsFetched after the upgrade: %s", outcome(out[0]))
 	}
 }
