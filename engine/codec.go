@@ -136,16 +136,7 @@ func (d *dec) count() int {
 	return int(n)
 }
 
-// rel stores t relative to base (element times are close to the instance's
-// start, so the varint is short); the zero time is stored as MinInt64.
-func (e *enc) rel(t, base time.Time) {
-	if t.IsZero() {
-		e.varint(math.MinInt64)
-		return
-	}
-	e.varint(t.UnixNano() - base.UnixNano())
-}
-
+// rel reads a time relative to base (v2 records; the zero time is MinInt64).
 func (d *dec) rel(base time.Time) time.Time {
 	v := d.varint()
 	if v == math.MinInt64 || d.err != nil {
