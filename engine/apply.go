@@ -25,9 +25,11 @@ type txn struct {
 	accessed   map[string]*group
 	ids        map[string]struct{}
 	feed       int
-	chunk      []byte
-	chunkN     int
-	chunkFirst uint64
+	chunk      []byte     // the batch's feed chunks, raw, back to back
+	chunkAt    int        // where the open chunk starts in chunk
+	chunkN     int        // entries in the open chunk
+	chunkFirst uint64     // seq of the open chunk's first entry
+	chunks     []chunkRef // closed chunks, compressed and written by the commit
 	pids       map[string]int
 	scratch    []byte // payload under construction
 	zbuf       []byte // compressed feed chunk
@@ -70,7 +72,7 @@ func (e *Engine) beginAsync(ctx context.Context) *txn {
 		t.b.Reset()
 		*t = txn{
 			b: t.b, accessed: t.accessed, ids: t.ids, pids: t.pids, runs: t.runs,
-			chunk: t.chunk[:0], scratch: t.scratch[:0], vbuf: t.vbuf[:0], zbuf: t.zbuf[:0], buf: t.buf[:0], kbuf: t.kbuf[:0],
+			chunk: t.chunk[:0], chunks: t.chunks[:0], scratch: t.scratch[:0], vbuf: t.vbuf[:0], zbuf: t.zbuf[:0], buf: t.buf[:0], kbuf: t.kbuf[:0],
 		}
 	}
 	e.batchSeq++
@@ -173,6 +175,7 @@ func (e *Engine) submit(t *txn) error {
 	b, feed, commit := t.b, t.feed > 0, e.commitFn
 	go func() {
 		defer close(cs.done)
+		t.writeFeed() // t is not touched by the next batch until done is closed
 		if err := commit(b, wo); err != nil {
 			cs.err = fmt.Errorf("commit engine batch (the engine stops; reopen it to resume from the last durable batch): %w", err)
 			return
@@ -233,8 +236,8 @@ const feedChunk = 256
 func (t *txn) change(kind ChangeKind, at time.Time, in *instance, el string, payload []byte) {
 	t.e.cnt.feed++
 	if t.chunkN == 0 {
-		t.chunkFirst = t.e.cnt.feed
-		e := enc{b: t.chunk[:0]}
+		t.chunkFirst, t.chunkAt = t.e.cnt.feed, len(t.chunk)
+		e := enc{b: t.chunk}
 		e.uvarint(3) // chunk record version
 		e.time(t.wall)
 		t.chunk = e.b
@@ -270,14 +273,31 @@ func (t *txn) change(kind ChangeKind, at time.Time, in *instance, el string, pay
 	}
 }
 
+// chunkRef is one closed feed chunk of a txn: its first seq and where its
+// raw bytes are in txn.chunk.
+type chunkRef struct {
+	first    uint64
+	from, to int
+}
+
+// flushFeed closes the open feed chunk. Its record is compressed and added
+// to the write batch by the commit (writeFeed), on the commit goroutine, so
+// the snappy work overlaps the next batch instead of delaying it.
 func (t *txn) flushFeed() {
 	if t.chunkN == 0 {
 		return
 	}
-	// Feed chunks repeat the same JSON keys and ids: snappy shrinks them to
-	// about a third, which is less to write to the WAL and the memtable.
-	t.b.Set(feedKey(t.chunkFirst), t.compress(t.chunk), nil)
+	t.chunks = append(t.chunks, chunkRef{first: t.chunkFirst, from: t.chunkAt, to: len(t.chunk)})
 	t.chunkN = 0
+}
+
+// writeFeed adds the closed feed chunks to the write batch. Feed chunks
+// repeat the same JSON keys and ids: snappy shrinks them to about a third,
+// which is less to write to the WAL and the memtable.
+func (t *txn) writeFeed() {
+	for _, c := range t.chunks {
+		t.b.Set(feedKey(c.first), t.compress(t.chunk[c.from:c.to]), nil)
+	}
 }
 
 // compress returns b snappy-compressed behind a chunkSnappy marker, in the
