@@ -268,7 +268,15 @@ type symbols struct {
 	ids  map[string]uint64
 	strs []string      // id-1 → string
 	b    *pebble.Batch // the batch being built: where new symbols go; nil: write literals
+	// missed is set when a string was written as a literal for want of
+	// a batch to add it to (see readOnly).
+	missed bool
 }
+
+// readOnly returns a view of the dictionary that never adds to it: a
+// string without an id is written as a literal and sets the view's missed.
+// Views may encode concurrently as long as nobody adds to the dictionary.
+func (sy *symbols) readOnly() *symbols { return &symbols{ids: sy.ids, strs: sy.strs} }
 
 func newSymbols() *symbols { return &symbols{ids: map[string]uint64{}} }
 
@@ -306,6 +314,7 @@ func (e *enc) gsym(sy *symbols, s string) {
 			e.uvarint(id)
 			return
 		}
+		sy.missed = true
 	}
 	e.uvarint(0)
 	e.str(s)
