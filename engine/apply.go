@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -47,14 +48,19 @@ type txn struct {
 	worker     encWorker    // prepare: the second goroutine's share of the group records
 }
 
-// encWorker holds what the second goroutine of encodeGroups produced: the
-// records back to back, where each ends, and which met a string without a
-// symbol id.
+// encWorker holds what the helper goroutine of encodeGroups produced: the
+// records back to back and which group each is.
 type encWorker struct {
-	rec    []byte // the record being encoded
-	buf    []byte
-	ends   []int
-	missed []int
+	rec  []byte // the record being encoded
+	buf  []byte
+	recs []encRec
+}
+
+// encRec is one record of an encWorker: dirty[i]'s, in buf[from:to];
+// missed: it met a model string without a symbol id.
+type encRec struct {
+	i, from, to int
+	missed      bool
 }
 
 // begin starts a batch after the in-flight commit, if any, has landed, so
@@ -170,15 +176,18 @@ func (t *txn) prepare() {
 	}
 }
 
-// parallelEncode is the number of group records from which prepare encodes
-// half of them on a second goroutine (the apply thread is the pipeline's
+// parallelEncode is the number of group records from which prepare shares
+// their encoding with a second goroutine (the apply thread is the pipeline's
 // bottleneck; encoding groups was ≈20 % of its time in the ingest run).
 const parallelEncode = 128
 
-// encodeGroups writes the group records of dirty into the write batch.
-// Both halves encode with read-only views of the symbol dictionary (no
-// writes to it while the other goroutine reads it); a record that met a
-// string without an id is encoded again afterwards, adding the symbol.
+// encodeGroups writes the group records of dirty into the write batch. From
+// parallelEncode records on, a helper goroutine takes records from the same
+// list as the apply thread (an atomic index), so neither waits for the
+// other: a helper that has not started when the list is done is called off.
+// Both encode with read-only views of the symbol dictionary (no writes to it
+// while the other goroutine reads it); a record that met a model string
+// without an id is encoded again afterwards, adding the symbol.
 func (t *txn) encodeGroups(dirty []*group) {
 	if len(dirty) < parallelEncode {
 		for _, g := range dirty {
@@ -187,26 +196,39 @@ func (t *txn) encodeGroups(dirty []*group) {
 		}
 		return
 	}
-	mine, theirs := dirty[:len(dirty)/2], dirty[len(dirty)/2:]
-	w := &t.worker
-	w.buf, w.ends, w.missed = w.buf[:0], w.ends[:0], w.missed[:0]
-	done := make(chan struct{})
+	var (
+		next  atomic.Int64
+		state atomic.Int32 // 0 not started, 1 running, 2 called off
+		done  = make(chan struct{})
+		w     = &t.worker
+	)
+	w.buf, w.recs = w.buf[:0], w.recs[:0]
 	go func() {
+		if !state.CompareAndSwap(0, 1) {
+			return
+		}
 		defer close(done)
 		sy := t.e.syms.readOnly()
-		for i, g := range theirs {
-			sy.missed = false
-			w.rec = encodeGroup(g, w.rec, sy)
-			w.buf = append(w.buf, w.rec...)
-			w.ends = append(w.ends, len(w.buf))
-			if sy.missed {
-				w.missed = append(w.missed, i)
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= len(dirty) {
+				return
 			}
+			sy.missed = false
+			w.rec = encodeGroup(dirty[i], w.rec, sy)
+			from := len(w.buf)
+			w.buf = append(w.buf, w.rec...)
+			w.recs = append(w.recs, encRec{i: i, from: from, to: len(w.buf), missed: sy.missed})
 		}
 	}()
 	sy := t.e.syms.readOnly()
 	var again []*group
-	for _, g := range mine {
+	for {
+		i := int(next.Add(1) - 1)
+		if i >= len(dirty) {
+			break
+		}
+		g := dirty[i]
 		sy.missed = false
 		t.buf = encodeGroup(g, t.buf, sy)
 		if sy.missed {
@@ -215,17 +237,16 @@ func (t *txn) encodeGroups(dirty []*group) {
 		}
 		t.b.Set(t.groupKey(g.ck), t.buf, nil)
 	}
-	<-done
-	from, m := 0, 0
-	for i, g := range theirs {
-		to := w.ends[i]
-		if m < len(w.missed) && w.missed[m] == i {
-			again = append(again, g)
-			m++
-		} else {
-			t.b.Set(t.groupKey(g.ck), w.buf[from:to], nil)
+	if !state.CompareAndSwap(0, 2) { // the helper ran: wait for its last record
+		<-done
+		for _, r := range w.recs {
+			g := dirty[r.i]
+			if r.missed {
+				again = append(again, g)
+				continue
+			}
+			t.b.Set(t.groupKey(g.ck), w.buf[r.from:r.to], nil)
 		}
-		from = to
 	}
 	for _, g := range again { // rare: the first records that use a new model string
 		t.buf = encodeGroup(g, t.buf, t.e.syms)
