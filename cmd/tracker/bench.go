@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -47,6 +48,7 @@ type benchOptions struct {
 	cacheSize  int
 	verbose    bool
 	cpuProfile string
+	memProfile string
 	nullEngine bool
 	syncApply  bool
 	alignSlack time.Duration
@@ -97,6 +99,7 @@ with one line:
 	f.BoolVar(&o.syncApply, "sync-apply", false, "apply each batch with engine.Apply, waiting for its commit, instead of overlapping the commit with the next batch (ApplyAsync)")
 	f.BoolVar(&o.nullEngine, "null-engine", false, "measure the consumer alone: an in-memory engine that only records positions")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the tracker run to this file")
+	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile (live memory) at the end of the tracker run to this file")
 	bench.AddCommand(ingest)
 	return bench
 }
@@ -521,6 +524,11 @@ wait:
 		}
 	}
 	res.elapsed, res.cpu = time.Since(began), cpuTime()-cpu0
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			return res, err
+		}
+	}
 	mu.Lock()
 	res.joined = firstAt.Sub(began)
 	res.events = int(applied)
@@ -733,4 +741,18 @@ func slowestText(n int) string {
 		return "n/a (run too short)"
 	}
 	return strconv.Itoa(n)
+}
+
+// writeHeapProfile writes the live heap (after a collection) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create heap profile: %w", err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		return fmt.Errorf("write heap profile %s: %w", path, err)
+	}
+	return f.Close()
 }
