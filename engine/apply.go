@@ -831,6 +831,7 @@ func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
 				g.msgs = append(g.msgs, &bufMsg{m: *m, held: true, reason: ReasonSkipAhead})
 				g.dirty = true
 				t.b.Set(msgIndexKey(pHeld, m.EventTime, g.ck, m.ID), nil, nil)
+				t.e.lowerFloor(pHeld, m.EventTime)
 				return
 			}
 			r := t.newRun(g, in, p, m.EventTime, out)
@@ -875,6 +876,7 @@ func (t *txn) buffer(g *group, m *Message, reason Reason, expiry time.Time) {
 	g.msgs = append(g.msgs, &bufMsg{m: *m, reason: reason, expiry: expiry})
 	g.dirty = true
 	t.b.Set(msgIndexKey(pExpiry, expiry, g.ck, m.ID), nil, nil)
+	t.e.lowerFloor(pExpiry, expiry)
 }
 
 // conformance is the element's tracker.conformance, else the process's.
@@ -1150,6 +1152,7 @@ func (t *txn) holdReachable(g *group, in *instance, p *models.Process) {
 			t.unindex(g, bm)
 			bm.held, bm.reason = true, ReasonSkipAhead
 			t.b.Set(msgIndexKey(pHeld, bm.m.EventTime, g.ck, bm.m.ID), nil, nil)
+			t.e.lowerFloor(pHeld, bm.m.EventTime)
 			g.dirty = true
 			break
 		}

@@ -475,3 +475,37 @@ func TestParallelEncode(t *testing.T) {
 		t.Errorf("after reopen: %s", outcome(o[0]))
 	}
 }
+
+// TestTickFloors covers the scan floors of Tick: after a Tick the next scans
+// start where it stopped, and a key written before a floor (a timer of an
+// order whose events are old, a held message, a buffered one) lowers it, so
+// nothing due is skipped.
+func TestTickFloors(t *testing.T) {
+	h := newHarness(t, "order-fulfillment.bpmn")
+	h.clock.now = t0.Add(15 * day24)
+	h.apply(msg("OrderPlaced", "A", "a1", 0))
+	if res := h.tick(h.clock.now); res.Fired != 1 {
+		t.Fatalf("first tick fired %d timers, want 1 (A's delay notice)", res.Fired)
+	}
+	if f := h.e.floors[floorIndex(pTimer)]; !f.Equal(h.clock.now) {
+		t.Fatalf("timer floor after the tick = %s, want %s", f, h.clock.now)
+	}
+	// B's order was placed on day 0 too: its delay notice is due before the floor.
+	h.apply(msg("OrderPlaced", "B", "b1", 0))
+	if res := h.tick(h.clock.now); res.Fired != 1 {
+		t.Fatalf("second tick fired %d timers, want 1 (B's delay notice, due before the floor)", res.Fired)
+	}
+	if got := h.actions(); len(got) != 2 {
+		t.Fatalf("actions %q, want two delay notices", got)
+	}
+	// A message read (by a clock that was behind) before the expiry range's
+	// floor was raised to the last tick's time expires before the floor.
+	now := h.clock.now
+	h.clock.now = t0.Add(day24)
+	h.apply(msg("PaymentReceived", "C", "c1", 0))
+	h.clock.now = now
+	res := h.tick(h.clock.now)
+	if res.Expired != 1 {
+		t.Fatalf("tick expired %d buffered messages, want 1: %+v", res.Expired, res)
+	}
+}

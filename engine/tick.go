@@ -108,22 +108,42 @@ func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickRe
 		items = items[:n]
 	}
 	t := e.begin(ctx)
-	if err := t.prefetch(items); err != nil {
+	// Every item before the new floors is handled (and its key deleted) by
+	// this round, so the next scans start there instead of wading through
+	// the deleted keys (tombstones) at the front of each range. Keys the
+	// round writes lower the floors again (lowerFloor); a rollback restores
+	// them.
+	floors := e.floors
+	for _, k := range []struct {
+		prefix byte
+		upTo   time.Time
+	}{{pTimer, limit}, {pHeld, watermark}, {pExpiry, now}} {
+		f := k.upTo
+		if !cutoff.IsZero() && cutoff.Before(f) {
+			f = cutoff
+		}
+		if !f.IsZero() {
+			e.floors[floorIndex(k.prefix)] = f
+		}
+	}
+	fail := func(err error) (bool, error) {
 		t.rollback()
+		e.floors = floors
 		return true, err
+	}
+	if err := t.prefetch(items); err != nil {
+		return fail(err)
 	}
 	for _, it := range items {
 		t.tickItem(it, res)
 		if t.err != nil {
-			t.rollback()
-			return true, t.err
+			return fail(t.err)
 		}
 	}
 	last := len(items) == 0 || final
 	if last {
 		if err := t.cleanup(now); err != nil {
-			t.rollback()
-			return true, err
+			return fail(err)
 		}
 	}
 	if err := t.commit(); err != nil {
@@ -144,7 +164,7 @@ func (e *Engine) dueItems(items []tickItem, prefix byte, upTo time.Time) ([]tick
 		return items, nil
 	}
 	upper := ts([]byte{prefix}, upTo.Add(time.Nanosecond))
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: upper})
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: e.floorKey(prefix), UpperBound: upper})
 	if err != nil {
 		return items, err
 	}
@@ -181,8 +201,36 @@ func (e *Engine) dueItems(items []tickItem, prefix byte, upTo time.Time) ([]tick
 	return items, it.Close()
 }
 
+// floorIndex is the index in Engine.floors of a due-item key range.
+func floorIndex(prefix byte) int {
+	switch prefix {
+	case pTimer:
+		return 0
+	case pHeld:
+		return 1
+	default: // pExpiry
+		return 2
+	}
+}
+
+// floorKey is where a scan of a due-item range starts: no key of the range
+// is before the range's floor.
+func (e *Engine) floorKey(prefix byte) []byte {
+	if f := e.floors[floorIndex(prefix)]; !f.IsZero() {
+		return ts([]byte{prefix}, f)
+	}
+	return []byte{prefix}
+}
+
+// lowerFloor records that a key at `at` is written to a due-item range.
+func (e *Engine) lowerFloor(prefix byte, at time.Time) {
+	if f := &e.floors[floorIndex(prefix)]; !f.IsZero() && at.Before(*f) {
+		*f = at
+	}
+}
+
 func (e *Engine) firstTimer() (time.Time, error) {
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pTimer}, UpperBound: []byte{pTimer + 1}})
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: e.floorKey(pTimer), UpperBound: []byte{pTimer + 1}})
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -741,6 +789,7 @@ func (t *txn) writeStartTimer(pid, el string, st startTimer) {
 	t.b.Set(startTimerKey(pid, el), e.b, nil)
 	if !st.due.IsZero() {
 		t.b.Set(timerKey(st.due, 0, 0, pid+"\x00"+el), nil, nil)
+		t.e.lowerFloor(pTimer, st.due)
 	}
 }
 
