@@ -1169,6 +1169,7 @@ func (t *txn) endInstance(r *run, state InstanceState) {
 	}
 	t.change(kind, r.at, in, in.endEl, ckPayload(t.scratch[:0], in.ck))
 	t.b.Set(cleanupKey(t.wall.Add(t.e.opts.DedupeRetention), r.g.ck, in.key), nil, nil)
+	t.e.lowerFloor(pCleanup, t.wall.Add(t.e.opts.DedupeRetention))
 	t.startBuffered(r.g, in.pid)
 }
 

@@ -60,7 +60,7 @@ type Engine struct {
 	dedupe    map[uint32]*bloomChain   // message ids by read day
 	positions map[TopicPartition]int64 // next offset per partition
 	nextDue   time.Time                // earliest timer known (zero: unknown/none)
-	floors    [3]time.Time             // per due-item kind (floorIndex): no key is earlier (zero: unknown)
+	floors    [4]time.Time             // per due-item kind (floorIndex): no key is earlier (zero: unknown)
 	notifyMu  sync.Mutex
 	notify    chan struct{}                                   // closed by the next commit that appends to the feed; nil until asked for
 	txns      [2]*txn                                         // reused txns, each with its write batch: one may commit while the next is built

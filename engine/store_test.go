@@ -509,3 +509,42 @@ func TestTickFloors(t *testing.T) {
 		t.Fatalf("tick expired %d buffered messages, want 1: %+v", res.Expired, res)
 	}
 }
+
+// TestCleanupFloor: ended instances are removed after the retention even
+// when one ends (by a clock that was behind) before the cleanup range's
+// floor that the last Tick raised.
+func TestCleanupFloor(t *testing.T) {
+	h := newHarness(t, "order-fulfillment.bpmn")
+	end := func(ck string) int64 {
+		t.Helper()
+		out := h.apply(msg("OrderPlaced", ck, ck+"1", 0), msg("PaymentReceived", ck, ck+"2", time.Hour),
+			msg("GoodsFetched", ck, ck+"3", 2*time.Hour), msg("GoodsShipped", ck, ck+"4", 3*time.Hour),
+			msg("OrderDelivered", ck, ck+"5", 4*time.Hour))
+		v, found, err := h.e.Instance(out[0].InstanceKey)
+		if err != nil || !found || v.State != InstanceCompleted {
+			t.Fatalf("instance %s: found=%v err=%v state=%s", ck, found, err, v.State)
+		}
+		return out[0].InstanceKey
+	}
+	gone := func(key int64) bool {
+		t.Helper()
+		_, found, err := h.e.Instance(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !found
+	}
+	a := end("A")
+	h.clock.now = t0.Add(8 * day24)
+	h.tick(h.clock.now)
+	if !gone(a) {
+		t.Fatal("A not removed 8 days after it ended")
+	}
+	h.clock.now = t0 // a clock behind: B's cleanup is due before the floor
+	b := end("B")
+	h.clock.now = t0.Add(8 * day24)
+	h.tick(h.clock.now)
+	if !gone(b) {
+		t.Fatal("B not removed although its retention passed (cleanup key before the floor)")
+	}
+}

@@ -201,15 +201,18 @@ func (e *Engine) dueItems(items []tickItem, prefix byte, upTo time.Time) ([]tick
 	return items, it.Close()
 }
 
-// floorIndex is the index in Engine.floors of a due-item key range.
+// floorIndex is the index in Engine.floors of a key range that Tick scans
+// by time.
 func floorIndex(prefix byte) int {
 	switch prefix {
 	case pTimer:
 		return 0
 	case pHeld:
 		return 1
-	default: // pExpiry
+	case pExpiry:
 		return 2
+	default: // pCleanup
+		return 3
 	}
 }
 
@@ -322,7 +325,7 @@ func (t *txn) cleanup(now time.Time) error {
 		t.b.DeleteRange([]byte{pDedupe}, dedupeKey(first, ""), nil)
 	}
 	upper := ts([]byte{pCleanup}, now.Add(time.Nanosecond))
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pCleanup}, UpperBound: upper})
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: e.floorKey(pCleanup), UpperBound: upper})
 	if err != nil {
 		return err
 	}
@@ -332,6 +335,13 @@ func (t *txn) cleanup(now time.Time) error {
 	}
 	if err := it.Close(); err != nil {
 		return err
+	}
+	// every key before the floor is deleted below (tickRound restores the
+	// floor if the round fails)
+	if len(keys) < tickBatch {
+		e.floors[floorIndex(pCleanup)] = now
+	} else if k := keys[len(keys)-1]; len(k) >= 9 {
+		e.floors[floorIndex(pCleanup)] = readTS(k[1:9])
 	}
 	for _, k := range keys {
 		t.b.Delete(k, nil)
