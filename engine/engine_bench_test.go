@@ -110,17 +110,7 @@ func BenchmarkTimers(b *testing.B) {
 	h := benchEngine(b, true, 0)
 	ctx := context.Background()
 	n := b.N
-	batch := make([]Message, 0, 1000)
-	for i := 0; i < n; i++ {
-		key := "order-" + strconv.Itoa(i)
-		batch = append(batch, Message{Name: "OrderPlaced", CorrelationKey: key, ID: key, EventTime: t0, ReadAt: t0})
-		if len(batch) == cap(batch) || i == n-1 {
-			if _, err := h.e.Apply(ctx, batch); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
+	placeOrders(b, h.e, n)
 	h.clock.now = t0.Add(15 * day24)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -137,6 +127,23 @@ func BenchmarkTimers(b *testing.B) {
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n), "cpu-µs/timer")
 }
 
+// placeOrders applies OrderPlaced at t0 for orders 0..n-1 in batches of
+// 1,000: n instances that wait for payment, each with its delay and cancel
+// timers armed.
+func placeOrders(b *testing.B, e *Engine, n int) {
+	batch := make([]Message, 0, 1000)
+	for i := range n {
+		key := "order-" + strconv.Itoa(i)
+		batch = append(batch, Message{Name: "OrderPlaced", CorrelationKey: key, ID: key, EventTime: t0, ReadAt: t0})
+		if len(batch) == cap(batch) || i == n-1 {
+			if _, err := e.Apply(context.Background(), batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+}
+
 // BenchmarkTickAfterFiring measures a Tick with nothing due right after
 // 200,000 timers fired and were deleted: the scans start at the ranges'
 // floors instead of stepping over the deleted keys.
@@ -144,17 +151,7 @@ func BenchmarkTickAfterFiring(b *testing.B) {
 	h := benchEngine(b, true, 0)
 	ctx := context.Background()
 	const n = 200_000
-	batch := make([]Message, 0, 1000)
-	for i := range n {
-		key := "order-" + strconv.Itoa(i)
-		batch = append(batch, Message{Name: "OrderPlaced", CorrelationKey: key, ID: key, EventTime: t0, ReadAt: t0})
-		if len(batch) == cap(batch) {
-			if _, err := h.e.Apply(ctx, batch); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
+	placeOrders(b, h.e, n)
 	h.clock.now = t0.Add(15 * day24)
 	if res, err := h.e.Tick(ctx, h.clock.now); err != nil || res.Fired != n {
 		b.Fatalf("fired %d timers (%v), want %d", res.Fired, err, n)
