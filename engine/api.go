@@ -149,6 +149,14 @@ type Options struct {
 	// NoSync skips fsync on commits. Only for tests and benchmarks: without
 	// sync, a machine crash (not a process crash) may lose the last batches.
 	NoSync bool
+	// GroupCommit lets batches applied with ApplyAsync share one commit
+	// (group commit): the engine commits once the open batches hold this
+	// many events, or at once when a caller waits for one of them, ticks,
+	// reads an instance or closes. Each commit still stores the source
+	// positions of its last batch with its state changes, so a crash loses
+	// the open batches as a whole and the consumer reads them again. 0 or 1:
+	// every batch is its own commit.
+	GroupCommit int
 }
 
 // InstanceState is the life-cycle state of a process instance.

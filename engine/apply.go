@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -38,6 +39,7 @@ type txn struct {
 	buf        []byte
 	kbuf       []byte       // key under construction
 	seq        uint64       // batch number (groups remember the last that wrote them)
+	events     int          // messages applied in this txn (several batches under group commit)
 	cs         *commitState // the commit of this batch, once submitted
 	runs       []*run       // finished runs for reuse
 	idArena    []string     // storage for the Entered/Left ids of the batch's outcomes
@@ -75,7 +77,7 @@ func (e *Engine) begin(ctx context.Context) *txn {
 // buffers, so steady-state batches do not regrow them).
 func (e *Engine) beginAsync(ctx context.Context) *txn {
 	i := 0
-	if e.txns[0] != nil && e.txns[0] == e.inflight {
+	if e.txns[0] != nil && (e.txns[0] == e.inflight || e.txns[0] == e.open) {
 		i = 1
 	}
 	t := e.txns[i]
@@ -107,9 +109,35 @@ func (e *Engine) usable() error {
 	return e.failed
 }
 
-// settle waits for the in-flight commit. Called with e.mu held; the commit
-// goroutine does not take e.mu.
+// settle lands every applied batch: it submits the open batches, if any
+// (group commit), and waits for the in-flight commit. Called with e.mu
+// held; the commit goroutine does not take e.mu.
 func (e *Engine) settle() {
+	e.flush()
+	e.land()
+}
+
+// flush starts the commit of the open batches, if any. A failure to start
+// it fails their Pendings too.
+func (e *Engine) flush() error {
+	t := e.open
+	if t == nil {
+		return nil
+	}
+	e.open = nil
+	t.prepare()
+	if err := e.submit(t); err != nil {
+		if t.cs != nil {
+			t.cs.err = err
+			close(t.cs.done)
+		}
+		return err
+	}
+	return nil
+}
+
+// land waits for the in-flight commit.
+func (e *Engine) land() {
 	if t := e.inflight; t != nil {
 		<-t.cs.done
 		e.inflight = nil
@@ -122,8 +150,20 @@ func (e *Engine) settle() {
 
 // rollback forgets the in-memory effects of a failed batch: every group it
 // touched is dropped from the cache and reloads from the store.
+//
+// Under group commit the txn may hold earlier batches whose ApplyAsync
+// succeeded: they are forgotten too (their groups are among those
+// dropped), the store keeps the state and source positions of the last
+// commit, and their Pendings fail, so the caller reads them again.
 func (t *txn) rollback() {
-	t.e.settle() // groups reload from the store: the previous batch must be in it
+	if t.e.open == t {
+		t.e.open = nil
+	}
+	if t.cs != nil {
+		t.cs.err = errGroupRolledBack
+		close(t.cs.done)
+	}
+	t.e.land() // groups reload from the store: the previous batch must be in it
 	for _, g := range t.accessed {
 		t.e.drop(g)
 	}
@@ -132,6 +172,10 @@ func (t *txn) rollback() {
 	t.e.syms.truncate(t.syms0) // their records are gone with the batch
 	t.e.syms.b = nil
 }
+
+// errGroupRolledBack fails the Pendings of batches that shared a commit
+// with a batch that failed.
+var errGroupRolledBack = errors.New("batch rolled back: a later batch of the same group commit failed; read it again from the engine's source positions")
 
 // commit writes the batch and waits until it is durable.
 func (t *txn) commit() error {
@@ -267,7 +311,7 @@ func (t *txn) groupKey(ck string) []byte {
 // it: the engine then fails every call until it is reopened, which resumes
 // from the last durable batch and its source positions.
 func (e *Engine) submit(t *txn) error {
-	e.settle()
+	e.land()
 	if e.failed != nil {
 		return e.failed
 	}
@@ -275,8 +319,7 @@ func (e *Engine) submit(t *txn) error {
 	if t.noSync {
 		wo = pebble.NoSync
 	}
-	cs := &commitState{done: make(chan struct{})}
-	t.cs = cs
+	cs := t.commitState()
 	e.inflight = t
 	b, feed, commit := t.b, t.feed > 0, e.commitFn
 	go func() {
@@ -600,6 +643,7 @@ func (e *Engine) Apply(ctx context.Context, batch []Message) ([]Outcome, error) 
 // Pending is a batch that ApplyAsync applied in memory and whose commit may
 // still be in flight.
 type Pending struct {
+	e    *Engine
 	cs   *commitState
 	outs []Outcome
 }
@@ -610,11 +654,31 @@ type commitState struct {
 	err  error // set before done is closed
 }
 
+// commitState returns the txn's commit, made on first use (under group
+// commit the Pendings of its batches share it before it is submitted).
+func (t *txn) commitState() *commitState {
+	if t.cs == nil {
+		t.cs = &commitState{done: make(chan struct{})}
+	}
+	return t.cs
+}
+
 // Wait blocks until the batch is durable (or its commit failed) and returns
 // its outcomes. Only then may the caller act on them (commit the source
-// offsets, answer a request).
+// offsets, answer a request). Under group commit, waiting for a batch whose
+// commit has not started starts it.
 func (p *Pending) Wait() ([]Outcome, error) {
-	<-p.cs.done
+	select {
+	case <-p.cs.done:
+	default:
+		e := p.e
+		e.mu.Lock()
+		if e.open != nil && e.open.cs == p.cs {
+			_ = e.flush() // a failure fails p.cs
+		}
+		e.mu.Unlock()
+		<-p.cs.done
+	}
 	if p.cs.err != nil {
 		return nil, p.cs.err
 	}
@@ -637,7 +701,12 @@ func (e *Engine) ApplyAsync(ctx context.Context, batch []Message) (*Pending, err
 		return nil, e.failed
 	}
 	e.refreshProcs()
-	t := e.beginAsync(ctx)
+	t := e.open
+	if t == nil {
+		t = e.beginAsync(ctx)
+	} else {
+		t.ctx = ctx
+	}
 	if len(e.cache) >= e.opts.CacheSize/2 { // misses are likely: read them in key order
 		keys := make([]string, len(batch))
 		for i := range batch {
@@ -670,11 +739,16 @@ func (e *Engine) ApplyAsync(ctx context.Context, batch []Message) (*Pending, err
 		t.rollback()
 		return nil, fmt.Errorf("apply batch: %w", err)
 	}
-	t.prepare()
-	if err := e.submit(t); err != nil {
+	t.events += len(batch)
+	if t.events < e.opts.GroupCommit { // later batches join it
+		e.open = t
+		return &Pending{e: e, cs: t.commitState(), outs: outs}, nil
+	}
+	e.open = t
+	if err := e.flush(); err != nil {
 		return nil, err
 	}
-	return &Pending{cs: t.cs, outs: outs}, nil
+	return &Pending{e: e, cs: t.cs, outs: outs}, nil
 }
 
 // seen reports whether a message id was applied within the retention window.

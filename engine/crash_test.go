@@ -12,18 +12,20 @@ import (
 )
 
 const (
-	crashBatches = 30 // batches of 1,000 events from pipelineBatch
+	crashBatches = 120 // batches of 1,000 events from pipelineBatch
 	crashEnvDir  = "ENGINE_CRASH_CHILD_DIR"
 )
 
 // runStream applies the deterministic stream from where the store's
 // positions say it stopped, like a Kafka consumer resuming from the offsets
-// the engine stored (not from its own committed offsets).
-func runStream(t testing.TB, dir string) {
+// the engine stored (not from its own committed offsets). With group > 0 it
+// uses group commit (that many events per commit) and a window of pending
+// batches, as the consumer does.
+func runStream(t testing.TB, dir string, group int) {
 	p := &procs{}
 	p.deploy(t, "order-fulfillment.bpmn")
 	clock := &testClock{now: t0}
-	e, err := Open(Options{Dir: dir, Processes: p, Clock: clock.Now})
+	e, err := Open(Options{Dir: dir, Processes: p, Clock: clock.Now, GroupCommit: group})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,13 +39,18 @@ func runStream(t testing.TB, dir string) {
 			start = n
 		}
 	}
-	var buf []Message
-	for n := start; n < crashBatches; n++ {
-		buf = pipelineBatch(n, buf)
-		if _, err := e.Apply(context.Background(), buf); err != nil {
+	w := &applyWindow{e: e, check: func(_ []Outcome, err error) {
+		if err != nil {
 			t.Fatal(err)
 		}
+	}}
+	if group > 0 {
+		w.depth = 2 * group / 1000
 	}
+	for n := start; n < crashBatches; n++ {
+		w.apply(context.Background(), pipelineBatch(n, w.buffer()))
+	}
+	w.drain()
 }
 
 // TestCrashChild is the child process of TestCrash; it does nothing unless
@@ -53,7 +60,7 @@ func TestCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("only run as the child of TestCrash")
 	}
-	runStream(t, dir)
+	runStream(t, dir, 5000) // group commit: a kill loses whole groups
 }
 
 // snapshot reads every instance, the feed and the outbox.
@@ -91,7 +98,7 @@ func TestCrash(t *testing.T) {
 		t.Skip("crash test runs child processes")
 	}
 	want := t.TempDir()
-	runStream(t, want)
+	runStream(t, want, 0)
 
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(7, 11))

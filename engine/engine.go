@@ -65,6 +65,7 @@ type Engine struct {
 	notify    chan struct{}                                   // closed by the next commit that appends to the feed; nil until asked for
 	txns      [2]*txn                                         // reused txns, each with its write batch: one may commit while the next is built
 	inflight  *txn                                            // the batch whose commit is in progress, if any (see ApplyAsync)
+	open      *txn                                            // batches applied in memory whose commit has not started (Options.GroupCommit)
 	failed    error                                           // a commit failed: in-memory state is ahead of the store; every call fails
 	batchSeq  uint64                                          // number of the last batch begun
 	commitFn  func(*pebble.Batch, *pebble.WriteOptions) error // (*pebble.Batch).Commit; tests delay it

@@ -36,10 +36,10 @@ func pipelineBatch(n int, buf []Message) []Message {
 	return buf
 }
 
-func benchEngine(b *testing.B, noSync bool, cache int) *harness {
+func benchEngine(b *testing.B, noSync bool, cache, group int) *harness {
 	h := &harness{t: b, dir: b.TempDir(), procs: &procs{}, clock: &testClock{now: t0}}
 	h.procs.deploy(b, "order-fulfillment.bpmn")
-	e, err := Open(Options{Dir: h.dir, Processes: h.procs, Clock: h.clock.Now, NoSync: noSync, CacheSize: cache})
+	e, err := Open(Options{Dir: h.dir, Processes: h.procs, Clock: h.clock.Now, NoSync: noSync, CacheSize: cache, GroupCommit: group})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,15 +50,20 @@ func benchEngine(b *testing.B, noSync bool, cache int) *harness {
 
 // BenchmarkApply measures in-process apply throughput on the shared example
 // with batches of 1,000 events (run with -benchtime=5000x for 1M orders):
-// Apply with and without fsync, and pipelined (ApplyAsync: batch n+1 is
-// correlated while batch n commits, as the Kafka consumer does).
+// Apply with and without fsync; pipelined (ApplyAsync: batch n+1 is
+// correlated while batch n commits); and grouped, which is pipelined with
+// group commit (Options.GroupCommit = benchGroup events per commit) and
+// waits for a batch only once groupDepth newer ones are applied, as the
+// Kafka consumer does.
 func BenchmarkApply(b *testing.B) {
-	for _, mode := range []string{"sync", "nosync", "pipelined"} {
+	for _, mode := range []string{"sync", "nosync", "pipelined", "grouped"} {
 		b.Run(mode, func(b *testing.B) {
-			h := benchEngine(b, mode == "nosync", 0)
+			group := 0
+			if mode == "grouped" {
+				group = benchGroup
+			}
+			h := benchEngine(b, mode == "nosync", 0, group)
 			ctx := context.Background()
-			var bufs [2][]Message
-			var prev *Pending
 			check := func(out []Outcome, err error) {
 				if err != nil {
 					b.Fatal(err)
@@ -69,30 +74,23 @@ func BenchmarkApply(b *testing.B) {
 					}
 				}
 			}
+			depth := 0 // batches applied but not waited for
+			switch mode {
+			case "pipelined":
+				depth = 1
+			case "grouped":
+				depth = groupDepth
+			}
+			w := &applyWindow{e: h.e, depth: depth, check: check}
 			n, events := 0, 0
 			b.ReportAllocs()
 			start, cpu0 := time.Now(), cpuTime()
 			for b.Loop() {
-				buf := pipelineBatch(n, bufs[n%2])
-				bufs[n%2] = buf
-				if mode == "pipelined" {
-					p, err := h.e.ApplyAsync(ctx, buf)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if prev != nil {
-						check(prev.Wait())
-					}
-					prev = p
-				} else {
-					check(h.e.Apply(ctx, buf))
-				}
+				buf := w.apply(ctx, pipelineBatch(n, w.buffer()))
 				events += len(buf)
 				n++
 			}
-			if prev != nil {
-				check(prev.Wait())
-			}
+			w.drain()
 			b.ReportMetric(float64(events)/time.Since(start).Seconds(), "events/s")
 			// CPU time of the whole process (compactions included) per event:
 			// stable when other processes compete for the cores.
@@ -104,10 +102,62 @@ func BenchmarkApply(b *testing.B) {
 	}
 }
 
+const (
+	benchGroup = 20_000 // events per commit in the grouped benchmarks
+	groupDepth = 2 * benchGroup / 1000
+)
+
+// applyWindow applies batches with ApplyAsync and waits for the oldest once
+// more than depth are pending (depth 0: Apply). It reuses the message
+// buffers of batches it has waited for.
+type applyWindow struct {
+	e     *Engine
+	depth int
+	check func([]Outcome, error)
+	queue []*Pending
+	bufs  [][]Message // a ring of depth+1 batch buffers
+	next  int
+}
+
+// buffer returns a batch buffer that no pending batch uses.
+func (w *applyWindow) buffer() []Message {
+	if w.bufs == nil {
+		w.bufs = make([][]Message, w.depth+1)
+	}
+	return w.bufs[w.next][:0]
+}
+
+func (w *applyWindow) apply(ctx context.Context, batch []Message) []Message {
+	w.bufs[w.next] = batch
+	w.next = (w.next + 1) % len(w.bufs)
+	if w.depth == 0 {
+		w.check(w.e.Apply(ctx, batch))
+		return batch
+	}
+	p, err := w.e.ApplyAsync(ctx, batch)
+	if err != nil {
+		w.check(nil, err)
+	}
+	w.queue = append(w.queue, p)
+	for len(w.queue) > w.depth {
+		w.check(w.queue[0].Wait())
+		w.queue = w.queue[1:]
+	}
+	return batch
+}
+
+// drain waits for every pending batch.
+func (w *applyWindow) drain() {
+	for _, p := range w.queue {
+		w.check(p.Wait())
+	}
+	w.queue = nil
+}
+
 // BenchmarkTimers measures firing due timers: b.N orders wait for payment,
 // then one Tick 15 days later fires their delay timers.
 func BenchmarkTimers(b *testing.B) {
-	h := benchEngine(b, true, 0)
+	h := benchEngine(b, true, 0, 0)
 	ctx := context.Background()
 	n := b.N
 	placeOrders(b, h.e, n)
@@ -148,7 +198,7 @@ func placeOrders(b *testing.B, e *Engine, n int) {
 // 200,000 timers fired and were deleted: the scans start at the ranges'
 // floors instead of stepping over the deleted keys.
 func BenchmarkTickAfterFiring(b *testing.B) {
-	h := benchEngine(b, true, 0)
+	h := benchEngine(b, true, 0, 0)
 	ctx := context.Background()
 	const n = 200_000
 	placeOrders(b, h.e, n)
@@ -170,7 +220,7 @@ func BenchmarkTickAfterFiring(b *testing.B) {
 // small cache and reports the peak RSS: state lives on disk, memory is
 // bounded by the cache and the Bloom filters (≈1.25 bytes per key).
 func BenchmarkActiveInstances(b *testing.B) {
-	h := benchEngine(b, true, 100_000)
+	h := benchEngine(b, true, 100_000, 0)
 	ctx := context.Background()
 	batch := make([]Message, 0, 1000)
 	b.ReportAllocs()

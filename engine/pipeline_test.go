@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,5 +124,132 @@ func TestApplyAsyncCommitFailure(t *testing.T) {
 	out := h.apply(msg("PaymentReceived", "A-1", "paid-1", 2*time.Minute))
 	if out[0].Result != Correlated {
 		t.Errorf("after reopen the lost batch applies again: %s, want correlated", outcome(out[0]))
+	}
+}
+
+// countCommits counts the engine's commits.
+func countCommits(e *Engine) *atomic.Int32 {
+	var n atomic.Int32
+	real := e.commitFn
+	e.commitFn = func(b *pebble.Batch, wo *pebble.WriteOptions) error {
+		n.Add(1)
+		return real(b, wo)
+	}
+	return &n
+}
+
+func placed(n int, prefix string) []Message {
+	var ms []Message
+	for i := range n {
+		ms = append(ms, msg("OrderPlaced", fmt.Sprint(prefix, i), fmt.Sprint(prefix, "placed-", i), time.Minute))
+	}
+	return ms
+}
+
+// TestGroupCommit: with Options.GroupCommit, batches applied with
+// ApplyAsync share a commit that starts once they hold that many events or
+// when a caller waits for one of them; a later batch sees the earlier ones.
+func TestGroupCommit(t *testing.T) {
+	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}}
+	h.procs.deploy(t, "order-fulfillment.bpmn")
+	e, err := Open(Options{Dir: h.dir, Processes: h.procs, Clock: h.clock.Now, NoSync: true, GroupCommit: 25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.e = e
+	defer func() { h.e.Close() }()
+	commits := countCommits(e)
+	ctx := context.Background()
+	p1, err := e.ApplyAsync(ctx, placed(10, "A-"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paid []Message
+	for i := range 10 {
+		paid = append(paid, msg("PaymentReceived", fmt.Sprint("A-", i), fmt.Sprint("paid-", i), 2*time.Minute))
+	}
+	p2, err := e.ApplyAsync(ctx, paid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := commits.Load(); n != 0 {
+		t.Fatalf("%d commits after 20 of 25 events, want 0", n)
+	}
+	o2, err := p2.Wait() // starts the shared commit
+	if err != nil {
+		t.Fatal(err)
+	}
+	o1, err := p1.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := commits.Load(); n != 1 {
+		t.Fatalf("%d commits after waiting, want 1", n)
+	}
+	for i := range o1 {
+		if o1[i].Result != Started || o2[i].Result != Correlated || o2[i].InstanceKey != o1[i].InstanceKey {
+			t.Errorf("order %d: %s then %s, want started then correlated", i, outcome(o1[i]), outcome(o2[i]))
+		}
+	}
+	// 30 events reach the threshold: the commit starts without a Wait
+	p3, err := e.ApplyAsync(ctx, placed(30, "B-"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p3.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n := commits.Load(); n != 2 {
+		t.Fatalf("%d commits, want 2", n)
+	}
+	// an open batch is committed by Close
+	if _, err := e.ApplyAsync(ctx, placed(1, "C-")); err != nil {
+		t.Fatal(err)
+	}
+	h.reopen()
+	if out := h.apply(placed(1, "C-")...); out[0].Result != Duplicate {
+		t.Errorf("batch left open at Close, applied again after reopen: %s, want duplicate", outcome(out[0]))
+	}
+}
+
+// TestGroupCommitRollback: a batch that fails undoes the batches that share
+// its commit; their Pendings fail, the store keeps the last commit's state
+// and positions, and the batches apply again as if never seen.
+func TestGroupCommitRollback(t *testing.T) {
+	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}}
+	h.procs.deploy(t, "order-fulfillment.bpmn")
+	e, err := Open(Options{Dir: h.dir, Processes: h.procs, Clock: h.clock.Now, NoSync: true, GroupCommit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.e = e
+	defer func() { h.e.Close() }()
+	first := placed(5, "A-")
+	for i := range first {
+		first[i].Position = Position{Topic: "orders", Partition: 0, Offset: int64(i)}
+	}
+	p1, err := e.ApplyAsync(context.Background(), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := e.ApplyAsync(cancelled, placed(5, "B-")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("batch with a cancelled context: %v, want %v", err, context.Canceled)
+	}
+	if _, err := p1.Wait(); !errors.Is(err, errGroupRolledBack) {
+		t.Fatalf("Wait for the batch sharing the failed commit: %v, want %v", err, errGroupRolledBack)
+	}
+	if pos := e.Positions(); len(pos) != 0 {
+		t.Errorf("positions after the rollback: %v, want none", pos)
+	}
+	out := h.apply(first...)
+	for i, o := range out {
+		if o.Result != Started {
+			t.Errorf("order %d applied again: %s, want started", i, outcome(o))
+		}
+	}
+	if pos := e.Positions()[TopicPartition{Topic: "orders"}]; pos != 5 {
+		t.Errorf("position after applying again: %d, want 5", pos)
 	}
 }
