@@ -106,6 +106,7 @@ type Engine struct {
 	Backend         string    `yaml:"backend"` // embedded | zeebe
 	DedupeRetention *Duration `yaml:"dedupe_retention"`
 	CacheSize       int       `yaml:"cache_size"`
+	GroupCommit     *int      `yaml:"group_commit"` // events per engine commit; 0 or 1: every batch
 	Zeebe           *Zeebe    `yaml:"zeebe"`
 }
 

@@ -26,6 +26,7 @@ const (
 	DefaultBatchSize     = 1000
 	DefaultMaxEventBytes = ByteSize(1 << 20)
 	DefaultCacheSize     = 100_000
+	DefaultGroupCommit   = 20_000
 	DefaultIndexPrefix   = "tracker"
 	maxConfigBytes       = 1 << 20
 )
@@ -140,6 +141,10 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Engine.CacheSize == 0 {
 		c.Engine.CacheSize = DefaultCacheSize
+	}
+	if c.Engine.GroupCommit == nil {
+		n := DefaultGroupCommit
+		c.Engine.GroupCommit = &n
 	}
 	if c.History.Backend == "" {
 		c.History.Backend = "embedded"
@@ -329,6 +334,9 @@ func (c *Config) validate(d *decoder, dir string) {
 	}
 	if c.Engine.CacheSize < 0 {
 		bad("engine.cache_size", "must not be negative")
+	}
+	if c.Engine.GroupCommit != nil && *c.Engine.GroupCommit < 0 {
+		bad("engine.group_commit", "must not be negative")
 	}
 
 	switch c.History.Backend {

@@ -77,6 +77,13 @@ type Options struct {
 	// order they were applied). When Engine is an *engine.Engine, its
 	// ApplyAsync is used unless this is set.
 	ApplyAsync func(ctx context.Context, batch []engine.Message) (wait func() ([]engine.Outcome, error), err error)
+	// MaxPending is how many batches may be applied before the oldest is
+	// durable (default 1). With an engine that groups commits
+	// ([engine.Options.GroupCommit]) set it to about twice the batches of
+	// a group, so the consumer keeps applying while a group fills. Whenever
+	// no next batch is ready the consumer waits for the oldest (which
+	// starts its commit), so a quiet topic is not delayed.
+	MaxPending int
 }
 
 // Errors of HTTP ingestion.
@@ -113,6 +120,7 @@ type Consumer struct {
 	known     func(string) bool
 	// applyAsync is Options.ApplyAsync (or the engine's); nil: Engine.Apply.
 	applyAsync func(ctx context.Context, batch []engine.Message) (func() ([]engine.Outcome, error), error)
+	maxPending int
 	align      *aligner
 
 	items  chan item
@@ -210,11 +218,12 @@ func New(opts Options) (*Consumer, error) {
 		items:     make(chan item, 4096),
 		ctl:       make(chan any),
 		stopped:   make(chan struct{}),
-		free:      make(chan *work, 2),
+		free:      make(chan *work, max(opts.MaxPending, 1)+1),
 		parts:     map[engine.TopicPartition]*partState{},
 		counters:  map[string]map[engine.Result]prometheus.Counter{},
 	}
 	c.applyAsync = opts.ApplyAsync
+	c.maxPending = max(opts.MaxPending, 1)
 	if e, ok := opts.Engine.(*engine.Engine); ok && c.applyAsync == nil {
 		c.applyAsync = func(ctx context.Context, batch []engine.Message) (func() ([]engine.Outcome, error), error) {
 			p, err := e.ApplyAsync(ctx, batch)
@@ -682,21 +691,43 @@ func (c *Consumer) batchLoop(ctx context.Context, out chan<- *work, applierDone 
 // applyLoop is the applier: it applies the batches the batcher hands over,
 // handles generation changes after the batches before them, commits and
 // ticks the engine. With an engine that commits asynchronously it applies
-// the next batch while the previous one commits, when the next one is ready;
-// a batch's outcomes are acted on (positions, dead letters, HTTP answers,
-// OnApplied) only once it is durable, and ticks and generation changes
-// happen with no batch in flight. It returns nil when in is closed (after a
-// final commit) and an error when the engine fails.
+// the next batches while earlier ones commit, as long as the next one is
+// ready and at most maxPending are not yet durable; a batch's outcomes are
+// acted on (positions, dead letters, HTTP answers, OnApplied) only once it
+// is durable, and ticks and generation changes happen with no batch in
+// flight. It returns nil when in is closed (after a final commit) and an
+// error when the engine fails.
 func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 	ticker := time.NewTicker(c.tickEvery)
 	defer ticker.Stop()
 	if err := c.tick(ctx); err != nil {
 		return err
 	}
-	var pend *applying // applied, its commit maybe in flight
+	var pends []*applying // applied, oldest first, their commits maybe in flight
+	landOldest := func() error { // on failure the later batches fail too
+		a := pends[0]
+		pends[0] = nil
+		pends = pends[1:]
+		err := c.land(ctx, a)
+		if err != nil {
+			for _, a := range pends {
+				failRequests(a.metas, err)
+			}
+			pends = nil
+		}
+		return err
+	}
+	landAll := func() error {
+		for len(pends) > 0 {
+			if err := landOldest(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	tickDue := false
 	for {
-		if pend == nil && tickDue {
+		if len(pends) == 0 && tickDue {
 			tickDue = false
 			c.commit(false)
 			if err := c.tick(ctx); err != nil {
@@ -706,7 +737,7 @@ func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 		var w *work
 		open := true
 		switch {
-		case pend == nil:
+		case len(pends) == 0:
 			idle := time.Now()
 			select {
 			case w, open = <-in:
@@ -717,8 +748,8 @@ func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 				continue
 			}
 		case !tickDue:
-			// A batch is committing: apply the next one meanwhile if it
-			// is ready, else wait for the commit.
+			// Batches are committing: apply the next one meanwhile if it
+			// is ready, else wait for the oldest.
 			select {
 			case w, open = <-in:
 			case <-ticker.C:
@@ -727,45 +758,44 @@ func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 			}
 		}
 		if !open {
-			var err error
-			if pend != nil {
-				err = c.land(ctx, pend)
-			}
+			err := landAll()
 			c.commit(true)
 			return err
 		}
 		if w != nil && w.ctl != nil {
-			if pend != nil {
-				if err := c.land(ctx, pend); err != nil {
-					return err
-				}
-				pend = nil
+			if err := landAll(); err != nil {
+				return err
 			}
 			c.control(ctx, w.ctl)
 			continue
 		}
-		var next *applying
-		var err error
-		if w != nil {
-			next, err = c.start(ctx, w)
-		}
-		if pend != nil {
-			if lerr := c.land(ctx, pend); lerr != nil {
-				if next != nil {
-					failRequests(next.metas, lerr)
+		if w == nil { // nothing ready, or a tick is due
+			if tickDue {
+				if err := landAll(); err != nil {
+					return err
 				}
-				return lerr
-			}
-		}
-		if err != nil {
-			return err
-		}
-		pend = next
-		if pend != nil && pend.wait == nil { // applied synchronously
-			if err := c.land(ctx, pend); err != nil {
+			} else if err := landOldest(); err != nil {
 				return err
 			}
-			pend = nil
+			continue
+		}
+		next, err := c.start(ctx, w)
+		if err != nil {
+			_ = landAll() // batches that shared the failed batch's group commit fail with it
+			return err
+		}
+		if next != nil {
+			pends = append(pends, next)
+		}
+		if next != nil && next.wait == nil { // applied synchronously
+			if err := landAll(); err != nil {
+				return err
+			}
+		}
+		for len(pends) > c.maxPending {
+			if err := landOldest(); err != nil {
+				return err
+			}
 		}
 		// Between the periodic ticks, tick early only when a known timer
 		// has become due at the new watermark: a tick costs the engine a

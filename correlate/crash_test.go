@@ -18,21 +18,22 @@ import (
 )
 
 // TestCrashChild is the process TestKillRestartExactlyOnce kills: it consumes
-// into the engine directory it is given and reports progress on stdout.
+// into the engine directory it is given, with group commit (a kill loses the
+// open groups), and reports progress on stdout.
 func TestCrashChild(t *testing.T) {
 	addr, dir := os.Getenv("CORRELATE_CRASH_ADDR"), os.Getenv("CORRELATE_CRASH_DIR")
 	if addr == "" || dir == "" {
 		t.Skip("runs only as the child of TestKillRestartExactlyOnce")
 	}
 	clk := newClock(exampleStart)
-	eng, err := engine.Open(engine.Options{Dir: dir, Processes: loadProcs(t), Clock: clk.Now, NoSync: true})
+	eng, err := engine.Open(engine.Options{Dir: dir, Processes: loadProcs(t), Clock: clk.Now, NoSync: true, GroupCommit: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := kafkaCfg(addr, "g")
 	cfg.BatchSize = 50
 	var applied atomic.Int64
-	c, err := New(Options{Engine: eng, Kafka: cfg, Sources: []config.Source{exampleConfigSource("orders")}, Clock: clk.Now,
+	c, err := New(Options{Engine: eng, Kafka: cfg, Sources: []config.Source{exampleConfigSource("orders")}, Clock: clk.Now, MaxPending: 8,
 		OnApplied: func(b []engine.Message, _ []engine.Outcome) {
 			fmt.Printf("applied %d\n", applied.Add(int64(len(b))))
 		}})

@@ -197,6 +197,7 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	a.engine, err = engine.Open(engine.Options{
 		Dir: filepath.Join(cfg.DataDir, "engine"), Processes: a.models, Decider: a.decider,
 		DedupeRetention: cfg.Engine.DedupeRetention.Duration, CacheSize: cfg.Engine.CacheSize, Logger: a.log,
+		GroupCommit: groupCommit(cfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open engine: %w", err)
@@ -283,6 +284,7 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 	a.corr, err = correlate.New(correlate.Options{
 		Engine: a.engine, Kafka: cfg.Kafka, Sources: cfg.Sources, HTTP: cfg.HTTP,
 		Logger: a.log, Registerer: a.reg, KnownMessage: a.models.UsesMessage,
+		MaxPending: maxPending(groupCommit(cfg), cfg.Kafka.BatchSize),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer: %w", err)
@@ -501,4 +503,23 @@ func (a *app) trimFeed(ctx context.Context, every time.Duration, processed func(
 			}
 		}
 	}
+}
+
+// maxPending is how many batches the consumer applies before the oldest is
+// durable: twice the batches of an engine group commit, so one group fills
+// while the previous one commits.
+func maxPending(groupCommit, batchSize int) int {
+	if groupCommit <= batchSize || batchSize <= 0 {
+		return 1
+	}
+	return 2 * ((groupCommit + batchSize - 1) / batchSize)
+}
+
+// groupCommit is engine.group_commit, or its default for a config that did
+// not go through config.Load.
+func groupCommit(cfg *config.Config) int {
+	if cfg.Engine.GroupCommit == nil {
+		return config.DefaultGroupCommit
+	}
+	return *cfg.Engine.GroupCommit
 }

@@ -39,6 +39,7 @@ type benchOptions struct {
 	events     int
 	partitions int
 	batchSize  int
+	group      int // engine.group_commit
 	linger     time.Duration
 	seed       uint64
 	pacedRate  int
@@ -87,6 +88,7 @@ with one line:
 	f.IntVar(&o.events, "events", 2_000_000, "events to pre-produce")
 	f.IntVar(&o.partitions, "partitions", 4, "partitions per topic")
 	f.IntVar(&o.batchSize, "batch-size", config.DefaultBatchSize, "tracker batch size (kafka.batch_size; default: the config default)")
+	f.IntVar(&o.group, "group-commit", config.DefaultGroupCommit, "events per engine commit (engine.group_commit; 0 = every batch)")
 	f.DurationVar(&o.linger, "linger", 5*time.Millisecond, "tracker batch linger (kafka.linger)")
 	f.Uint64Var(&o.seed, "seed", 1, "simulator seed")
 	f.IntVar(&o.pacedRate, "paced-rate", 10_000, "events/s of the latency run (0 skips it)")
@@ -425,7 +427,7 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 		cache = max(100_000, o.events/3)
 	}
 	eng, err := engine.Open(engine.Options{Dir: filepath.Join(dir, "engine"), Processes: repo, Decider: newTableDecider(table),
-		CacheSize: cache, NoSync: o.noSync, Logger: logger})
+		CacheSize: cache, NoSync: o.noSync, GroupCommit: o.group, Logger: logger})
 	if err != nil {
 		return res, fmt.Errorf("open engine: %w", err)
 	}
@@ -460,7 +462,7 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 	}
 	reg := prometheus.NewRegistry()
 	cons, err := correlate.New(correlate.Options{
-		Engine: timed, ApplyAsync: async, Registerer: reg, Sources: []config.Source{src}, Logger: logger, KnownMessage: known, AlignSlack: o.alignSlack,
+		Engine: timed, ApplyAsync: async, MaxPending: maxPending(o.group, o.batchSize), Registerer: reg, Sources: []config.Source{src}, Logger: logger, KnownMessage: known, AlignSlack: o.alignSlack,
 		Kafka: config.Kafka{Brokers: []string{addr}, GroupID: "bench", BatchSize: o.batchSize,
 			Linger: config.Duration{Duration: o.linger}, SessionTimeout: config.Duration{Duration: 10 * time.Second}},
 		OnApplied: func(batch []engine.Message, outs []engine.Outcome) {
