@@ -703,7 +703,7 @@ func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 	if err := c.tick(ctx); err != nil {
 		return err
 	}
-	var pends []*applying // applied, oldest first, their commits maybe in flight
+	var pends []*applying        // applied, oldest first, their commits maybe in flight
 	landOldest := func() error { // on failure the later batches fail too
 		a := pends[0]
 		pends[0] = nil
