@@ -70,13 +70,12 @@ type Options struct {
 	// engine tick with its result.
 	OnTick func(watermark time.Time, res engine.TickResult)
 	// ApplyAsync, if set, is used instead of Engine.Apply: it applies a
-	// batch and returns once its commit has started, with a function that
-	// waits until the batch is durable and returns its outcomes. The
-	// consumer then applies the next batch while the previous one commits
-	// (like [engine.Engine.ApplyAsync]; batches must become durable in the
-	// order they were applied). When Engine is an *engine.Engine, its
-	// ApplyAsync is used unless this is set.
-	ApplyAsync func(ctx context.Context, batch []engine.Message) (wait func() ([]engine.Outcome, error), err error)
+	// batch in memory and returns it as a [Pending]. The consumer then
+	// applies the next batches while earlier ones commit (like
+	// [engine.Engine.ApplyAsync]; batches must become durable in the order
+	// they were applied). When Engine is an *engine.Engine, its ApplyAsync
+	// is used unless this is set.
+	ApplyAsync func(ctx context.Context, batch []engine.Message) (Pending, error)
 	// MaxPending is how many batches may be applied before the oldest is
 	// durable (default 1). With an engine that groups commits
 	// ([engine.Options.GroupCommit]) set it to about twice the batches of
@@ -84,6 +83,16 @@ type Options struct {
 	// no next batch is ready the consumer waits for the oldest (which
 	// starts its commit), so a quiet topic is not delayed.
 	MaxPending int
+}
+
+// Pending is a batch applied in memory whose commit may still be in flight
+// (an *engine.Pending).
+type Pending interface {
+	// Wait blocks until the batch is durable and returns its outcomes; with
+	// group commit it starts the commit of the batch's group.
+	Wait() ([]engine.Outcome, error)
+	// Done is closed once the batch is durable or failed; nil if unknown.
+	Done() <-chan struct{}
 }
 
 // Errors of HTTP ingestion.
@@ -119,7 +128,7 @@ type Consumer struct {
 	onTick    func(time.Time, engine.TickResult)
 	known     func(string) bool
 	// applyAsync is Options.ApplyAsync (or the engine's); nil: Engine.Apply.
-	applyAsync func(ctx context.Context, batch []engine.Message) (func() ([]engine.Outcome, error), error)
+	applyAsync func(ctx context.Context, batch []engine.Message) (Pending, error)
 	maxPending int
 	align      *aligner
 
@@ -225,12 +234,12 @@ func New(opts Options) (*Consumer, error) {
 	c.applyAsync = opts.ApplyAsync
 	c.maxPending = max(opts.MaxPending, 1)
 	if e, ok := opts.Engine.(*engine.Engine); ok && c.applyAsync == nil {
-		c.applyAsync = func(ctx context.Context, batch []engine.Message) (func() ([]engine.Outcome, error), error) {
+		c.applyAsync = func(ctx context.Context, batch []engine.Message) (Pending, error) {
 			p, err := e.ApplyAsync(ctx, batch)
 			if err != nil {
 				return nil, err
 			}
-			return p.Wait, nil
+			return p, nil
 		}
 	}
 	if c.log == nil {
@@ -725,6 +734,8 @@ func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 		}
 		return nil
 	}
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	tickDue := false
 	for {
 		if len(pends) == 0 && tickDue {
@@ -749,12 +760,23 @@ func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 			}
 		case !tickDue:
 			// Batches are committing: apply the next one meanwhile if it
-			// is ready, else wait for the oldest.
+			// is ready. Else wait for it up to the linger, or until the
+			// oldest batch is durable; then land the oldest (Wait starts
+			// its group's commit, so a quiet topic is not delayed).
 			select {
 			case w, open = <-in:
 			case <-ticker.C:
 				tickDue = true
 			default:
+				linger.Reset(c.linger)
+				select {
+				case w, open = <-in:
+				case <-ticker.C:
+					tickDue = true
+				case <-pends[0].done():
+				case <-linger.C:
+				}
+				linger.Stop()
 			}
 		}
 		if !open {
@@ -792,7 +814,7 @@ func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 				return err
 			}
 		}
-		for len(pends) > c.maxPending {
+		for len(pends) > c.maxPending || len(pends) > 0 && pends[0].durable() {
 			if err := landOldest(); err != nil {
 				return err
 			}
@@ -926,8 +948,26 @@ type applying struct {
 	batch []engine.Message // in the order applied
 	metas []meta
 	began time.Time
-	wait  func() ([]engine.Outcome, error) // nil: applied synchronously, outs set
+	wait  Pending // nil: applied synchronously, outs set
 	outs  []engine.Outcome
+}
+
+// done is closed once the batch is durable (nil if unknown).
+func (a *applying) done() <-chan struct{} {
+	if a.wait == nil {
+		return nil
+	}
+	return a.wait.Done()
+}
+
+// durable reports whether done is closed.
+func (a *applying) durable() bool {
+	select {
+	case <-a.done():
+		return true
+	default:
+		return false
+	}
 }
 
 // start filters and orders a batch and gives it to the engine. It returns
@@ -975,7 +1015,7 @@ func (c *Consumer) land(ctx context.Context, a *applying) error {
 	batch, metas := a.batch, a.metas
 	outs, err := a.outs, error(nil)
 	if a.wait != nil {
-		outs, err = a.wait()
+		outs, err = a.wait.Wait()
 	}
 	if err == nil && len(outs) != len(batch) {
 		err = fmt.Errorf("engine returned %d outcomes for %d messages", len(outs), len(batch))

@@ -40,7 +40,13 @@ func (g *gatedAsync) gate(first int64) chan error {
 	return ch
 }
 
-func (g *gatedAsync) ApplyAsync(_ context.Context, batch []engine.Message) (func() ([]engine.Outcome, error), error) {
+// gatedPending is a batch of gatedAsync; its Done is unknown (nil).
+type gatedPending func() ([]engine.Outcome, error)
+
+func (p gatedPending) Wait() ([]engine.Outcome, error) { return p() }
+func (gatedPending) Done() <-chan struct{}             { return nil }
+
+func (g *gatedAsync) ApplyAsync(_ context.Context, batch []engine.Message) (Pending, error) {
 	offs := make([]int64, len(batch))
 	for i := range batch {
 		offs[i] = batch[i].Position.Offset
@@ -50,12 +56,12 @@ func (g *gatedAsync) ApplyAsync(_ context.Context, batch []engine.Message) (func
 	g.mu.Unlock()
 	gate := g.gate(offs[0])
 	n := len(batch)
-	return func() ([]engine.Outcome, error) {
+	return gatedPending(func() ([]engine.Outcome, error) {
 		if err := <-gate; err != nil {
 			return nil, err
 		}
 		return make([]engine.Outcome, n), nil
-	}, nil
+	}), nil
 }
 
 func (g *gatedAsync) startedBatches() [][]int64 {

@@ -654,6 +654,10 @@ type commitState struct {
 	err  error // set before done is closed
 }
 
+// Done is closed once the batch is durable or its commit failed. Unlike
+// Wait it does not start a group commit.
+func (p *Pending) Done() <-chan struct{} { return p.cs.done }
+
 // commitState returns the txn's commit, made on first use (under group
 // commit the Pendings of its batches share it before it is submitted).
 func (t *txn) commitState() *commitState {

@@ -455,7 +455,7 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 		inner = &benchNullEngine{pos: map[engine.TopicPartition]int64{}}
 	}
 	timed := &benchTimedEngine{Engine: inner}
-	var async func(context.Context, []engine.Message) (func() ([]engine.Outcome, error), error)
+	var async func(context.Context, []engine.Message) (correlate.Pending, error)
 	if !o.nullEngine && !o.syncApply {
 		timed.async = eng
 		async = timed.ApplyAsync
@@ -651,7 +651,7 @@ type benchTimedEngine struct {
 
 // ApplyAsync times the engine's ApplyAsync and the consumer's wait for the
 // commit.
-func (t *benchTimedEngine) ApplyAsync(ctx context.Context, batch []engine.Message) (func() ([]engine.Outcome, error), error) {
+func (t *benchTimedEngine) ApplyAsync(ctx context.Context, batch []engine.Message) (correlate.Pending, error) {
 	began := time.Now()
 	p, err := t.async.ApplyAsync(ctx, batch)
 	t.applyNs.Add(int64(time.Since(began)))
@@ -659,11 +659,19 @@ func (t *benchTimedEngine) ApplyAsync(ctx context.Context, batch []engine.Messag
 	if err != nil {
 		return nil, err
 	}
-	return func() ([]engine.Outcome, error) {
-		began := time.Now()
-		defer func() { t.waitNs.Add(int64(time.Since(began))) }()
-		return p.Wait()
-	}, nil
+	return timedPending{p, t}, nil
+}
+
+// timedPending counts the time spent waiting for a batch's commit.
+type timedPending struct {
+	*engine.Pending
+	t *benchTimedEngine
+}
+
+func (p timedPending) Wait() ([]engine.Outcome, error) {
+	began := time.Now()
+	defer func() { p.t.waitNs.Add(int64(time.Since(began))) }()
+	return p.Pending.Wait()
 }
 
 func (t *benchTimedEngine) Apply(ctx context.Context, batch []engine.Message) ([]engine.Outcome, error) {
