@@ -95,7 +95,7 @@ with one line:
 	f.DurationVar(&o.pacedFor, "paced-for", 5*time.Second, "length of the latency run")
 	f.StringVar(&o.dataDir, "data-dir", "", "where the engine and Pebble stores go (default: a temporary directory, removed after)")
 	f.BoolVar(&o.noSync, "no-sync", false, "skip fsync in the tracker's engine and the durable floor")
-	f.IntVar(&o.cacheSize, "cache-size", 0, "engine instance cache (default: enough for every order of the run)")
+	f.IntVar(&o.cacheSize, "cache-size", 0, "engine instance cache (engine.cache_size; default: the config default)")
 	f.BoolVar(&o.verbose, "verbose", false, "log the tracker's warnings to stderr")
 	f.DurationVar(&o.alignSlack, "align-slack", 0, "event-time alignment slack of the consumer (0 = its default, negative = off)")
 	f.BoolVar(&o.syncApply, "sync-apply", false, "apply each batch with engine.Apply, waiting for its commit, instead of overlapping the commit with the next batch (ApplyAsync)")
@@ -424,7 +424,7 @@ func benchTracker(ctx context.Context, out io.Writer, addr string, ends map[engi
 	}
 	cache := o.cacheSize
 	if cache <= 0 {
-		cache = max(100_000, o.events/3)
+		cache = config.DefaultCacheSize // as the product runs by default
 	}
 	eng, err := engine.Open(engine.Options{Dir: filepath.Join(dir, "engine"), Processes: repo, Decider: newTableDecider(table),
 		CacheSize: cache, NoSync: o.noSync, GroupCommit: o.group, Logger: logger})
