@@ -79,6 +79,7 @@ type harness struct {
 	e     *Engine
 	dec   Decider
 	cache int // Options.CacheSize
+	group int // Options.GroupCommit
 }
 
 func newHarness(t testing.TB, files ...string) *harness {
@@ -98,7 +99,7 @@ func newHarness(t testing.TB, files ...string) *harness {
 
 func (h *harness) open() {
 	h.t.Helper()
-	e, err := Open(Options{Dir: h.dir, Processes: h.procs, Clock: h.clock.Now, NoSync: true, Decider: h.dec, CacheSize: h.cache})
+	e, err := Open(Options{Dir: h.dir, Processes: h.procs, Clock: h.clock.Now, NoSync: true, Decider: h.dec, CacheSize: h.cache, GroupCommit: h.group})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -150,14 +150,11 @@ func placed(n int, prefix string) []Message {
 // ApplyAsync share a commit that starts once they hold that many events or
 // when a caller waits for one of them; a later batch sees the earlier ones.
 func TestGroupCommit(t *testing.T) {
-	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}}
+	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}, group: 25}
 	h.procs.deploy(t, "order-fulfillment.bpmn")
-	e, err := Open(Options{Dir: h.dir, Processes: h.procs, Clock: h.clock.Now, NoSync: true, GroupCommit: 25})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.e = e
+	h.open()
 	defer func() { h.e.Close() }()
+	e := h.e
 	commits := countCommits(e)
 	ctx := context.Background()
 	p1, err := e.ApplyAsync(ctx, placed(10, "A-"))
@@ -216,14 +213,11 @@ func TestGroupCommit(t *testing.T) {
 // its commit; their Pendings fail, the store keeps the last commit's state
 // and positions, and the batches apply again as if never seen.
 func TestGroupCommitRollback(t *testing.T) {
-	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}}
+	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}, group: 1000}
 	h.procs.deploy(t, "order-fulfillment.bpmn")
-	e, err := Open(Options{Dir: h.dir, Processes: h.procs, Clock: h.clock.Now, NoSync: true, GroupCommit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.e = e
+	h.open()
 	defer func() { h.e.Close() }()
+	e := h.e
 	first := placed(5, "A-")
 	for i := range first {
 		first[i].Position = Position{Topic: "orders", Partition: 0, Offset: int64(i)}
