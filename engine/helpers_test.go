@@ -84,7 +84,13 @@ type harness struct {
 
 func newHarness(t testing.TB, files ...string) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}}
+	return newGroupHarness(t, 0, files...)
+}
+
+// newGroupHarness is newHarness with Options.GroupCommit = group.
+func newGroupHarness(t testing.TB, group int, files ...string) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}, group: group}
 	for _, f := range files {
 		h.procs.deploy(t, f)
 	}

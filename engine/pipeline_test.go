@@ -150,10 +150,7 @@ func placed(n int, prefix string) []Message {
 // ApplyAsync share a commit that starts once they hold that many events or
 // when a caller waits for one of them; a later batch sees the earlier ones.
 func TestGroupCommit(t *testing.T) {
-	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}, group: 25}
-	h.procs.deploy(t, "order-fulfillment.bpmn")
-	h.open()
-	defer func() { h.e.Close() }()
+	h := newGroupHarness(t, 25, "order-fulfillment.bpmn")
 	e := h.e
 	commits := countCommits(e)
 	ctx := context.Background()
@@ -213,10 +210,7 @@ func TestGroupCommit(t *testing.T) {
 // its commit; their Pendings fail, the store keeps the last commit's state
 // and positions, and the batches apply again as if never seen.
 func TestGroupCommitRollback(t *testing.T) {
-	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}, group: 1000}
-	h.procs.deploy(t, "order-fulfillment.bpmn")
-	h.open()
-	defer func() { h.e.Close() }()
+	h := newGroupHarness(t, 1000, "order-fulfillment.bpmn")
 	e := h.e
 	first := placed(5, "A-")
 	for i := range first {
