@@ -77,7 +77,7 @@ func (e *Engine) begin(ctx context.Context) *txn {
 // buffers, so steady-state batches do not regrow them).
 func (e *Engine) beginAsync(ctx context.Context) *txn {
 	i := 0
-	if e.txns[0] != nil && (e.txns[0] == e.inflight || e.txns[0] == e.open) {
+	if e.txns[0] != nil && e.txns[0] == e.inflight {
 		i = 1
 	}
 	t := e.txns[i]
