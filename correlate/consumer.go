@@ -79,9 +79,9 @@ type Options struct {
 	// MaxPending is how many batches may be applied before the oldest is
 	// durable (default 1). With an engine that groups commits
 	// ([engine.Options.GroupCommit]) set it to about twice the batches of
-	// a group, so the consumer keeps applying while a group fills. Whenever
-	// no next batch is ready the consumer waits for the oldest (which
-	// starts its commit), so a quiet topic is not delayed.
+	// a group, so the consumer keeps applying while a group fills. When no
+	// next batch is ready it waits for one up to Kafka.Linger, then for the
+	// oldest (which starts its commit), so a quiet topic is not delayed.
 	MaxPending int
 }
 
