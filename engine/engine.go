@@ -139,11 +139,12 @@ func Open(opts Options) (*Engine, error) {
 	}
 	cache := pebble.NewCache(opts.BlockCacheBytes)
 	defer cache.Unref()
-	// Compaction was a quarter of the CPU of BenchmarkApply/grouped: group
-	// records and dedupe keys land all over the key space, so every level
-	// rewrites them. A larger memtable folds more rewrites of one group
-	// before a flush, and a larger L0 and base level cut the rewrites per
-	// byte: −1.6 cpu-µs per event, +3 % events/s (ENGINE.md, benchmarks).
+	// Flushes and compactions were a quarter of the CPU of
+	// BenchmarkApply/grouped: group records and dedupe keys land all over
+	// the key space, so every level rewrites them. A larger memtable folds
+	// more rewrites of one group before a flush, and a larger L0 and base
+	// level cut the rewrites per byte: ≈−1.5 cpu-µs per event, +6–12 %
+	// events/s, with part of it deferred (debt-MiB; ENGINE.md, benchmarks).
 	popts := &pebble.Options{
 		Logger:                pebbleLogger{e.log},
 		MemTableSize:          128 << 20,
