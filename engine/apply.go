@@ -20,7 +20,7 @@ import (
 type txn struct {
 	e          *Engine
 	ctx        context.Context
-	b          *pebble.Batch
+	b          *wbatch
 	noSync     bool // commit without fsync (delivery marks: losing them only re-sends)
 	wall       time.Time
 	cnt0       counters
@@ -83,7 +83,7 @@ func (e *Engine) beginAsync(ctx context.Context) *txn {
 	t := e.txns[i]
 	if t == nil {
 		t = &txn{accessed: make(map[string]*group), ids: make(map[string]struct{})}
-		t.b = e.db.NewBatch(pebble.WithInitialSizeBytes(1<<20), pebble.WithMaxRetainedSizeBytes(64<<20))
+		t.b = newWBatch(e.db)
 		e.txns[i] = t
 	} else {
 		clear(t.accessed)
@@ -325,7 +325,11 @@ func (e *Engine) submit(t *txn) error {
 	go func() {
 		defer close(cs.done)
 		t.writeFeed() // t is not touched by the next batch until done is closed
-		if err := commit(b, wo); err != nil {
+		pb, err := b.build()
+		if err == nil {
+			err = commit(pb, wo)
+		}
+		if err != nil {
 			cs.err = fmt.Errorf("commit engine batch (the engine stops; reopen it to resume from the last durable batch): %w", err)
 			return
 		}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-
-	"github.com/cockroachdb/pebble/v2"
 )
 
 // errCorrupt is wrapped by every decoding failure of a stored value.
@@ -266,8 +264,8 @@ func (d *dec) sym(t *symtab) string {
 // Guarded by Engine.mu.
 type symbols struct {
 	ids  map[string]uint64
-	strs []string      // id-1 → string
-	b    *pebble.Batch // the batch being built: where new symbols go; nil: write literals
+	strs []string // id-1 → string
+	b    *wbatch  // the batch being built: where new symbols go; nil: write literals
 	// missed is set when a string was written as a literal for want of
 	// a batch to add it to (see readOnly).
 	missed bool

@@ -35,7 +35,7 @@ func TestDecodeGroupV2(t *testing.T) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	sy := newSymbols() // the symbols the records get, as in a store's
-	sy.b = h.e.db.NewBatch()
+	sy.b = newWBatch(h.e.db)
 	defer sy.b.Close()
 	n, size2, size3 := 0, 0, 0
 	for sc.Scan() {
