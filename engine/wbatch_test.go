@@ -30,8 +30,13 @@ func TestWBatchOrder(t *testing.T) {
 		for i := range 5000 {
 			// short and long keys sharing 8-byte prefixes, many repeated
 			k := []byte(fmt.Sprintf("%c%d", "abc"[r.IntN(3)], r.IntN(300)))
-			if r.IntN(4) == 0 {
+			switch r.IntN(8) {
+			case 0, 1:
 				k = append(k, fmt.Sprintf("-%08d", r.IntN(50))...)
+			case 2, 3: // a long prefix shared by the whole bucket; ties past 8 bytes
+				k = []byte(fmt.Sprintf("dgroup/order-fulfillment/%d/order-%d", r.IntN(2), 100000+r.IntN(40)))
+			case 4:
+				k = k[:r.IntN(2)] // the empty key and one-byte keys
 			}
 			v := []byte(fmt.Sprint(i))
 			switch n := r.IntN(10); {
