@@ -27,6 +27,7 @@ demo: build
 ## test: lint, then every test (real broker over TCP; kcat/chromium parts skip when absent)
 test: lint ui ui-test
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+	ENGINE_TEST_GROUP_COMMIT=1000 $(GO) test -count=1 -timeout 10m ./engine
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -703,8 +703,8 @@ func (c *Consumer) batchLoop(ctx context.Context, out chan<- *work, applierDone 
 // the next batches while earlier ones commit, as long as the next one is
 // ready and at most maxPending are not yet durable; a batch's outcomes are
 // acted on (positions, dead letters, HTTP answers, OnApplied) only once it
-// is durable, and ticks and generation changes happen with no batch in
-// flight. It returns nil when in is closed (after a final commit) and an
+// is durable, and generation changes happen with no batch in flight (ticks
+// too, unless the engine commits asynchronously). It returns nil when in is closed (after a final commit) and an
 // error when the engine fails.
 func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 	ticker := time.NewTicker(c.tickEvery)
@@ -738,7 +738,11 @@ func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 	linger.Stop()
 	tickDue := false
 	for {
-		if len(pends) == 0 && tickDue {
+		// With ApplyAsync the engine ticks without the batches still
+		// committing (under group commit it neither waits for them nor
+		// sees their keys: their due items wait for a later Tick), so the
+		// pipeline keeps flowing; the watermark counts only landed batches.
+		if tickDue && (len(pends) == 0 || c.applyAsync != nil) {
 			tickDue = false
 			c.commit(false)
 			if err := c.tick(ctx); err != nil {
@@ -793,8 +797,10 @@ func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 		}
 		if w == nil { // nothing ready, or a tick is due
 			if tickDue {
-				if err := landAll(); err != nil {
-					return err
+				if c.applyAsync == nil {
+					if err := landAll(); err != nil {
+						return err
+					}
 				}
 			} else if err := landOldest(); err != nil {
 				return err

@@ -48,6 +48,8 @@ type txn struct {
 	vbuf       []byte       // changed variables of a merge (copied into the feed)
 	dirty      []*group     // prepare: the groups to write
 	worker     encWorker    // prepare: the second goroutine's share of the group records
+	low        [4]time.Time // per due-item range (floorIndex): the earliest key written (zero: none)
+	tickDel    []string     // due-item keys a lazy Tick round deleted in this txn (Engine.tickDel)
 }
 
 // encWorker holds what the helper goroutine of encodeGroups produced: the
@@ -91,7 +93,7 @@ func (e *Engine) beginAsync(ctx context.Context) *txn {
 		clear(t.pids)
 		t.b.Reset()
 		*t = txn{
-			b: t.b, accessed: t.accessed, ids: t.ids, pids: t.pids, runs: t.runs, dirty: t.dirty, worker: t.worker,
+			b: t.b, accessed: t.accessed, ids: t.ids, pids: t.pids, runs: t.runs, dirty: t.dirty, worker: t.worker, tickDel: t.tickDel[:0],
 			chunk: t.chunk[:0], chunks: t.chunks[:0], scratch: t.scratch[:0], vbuf: t.vbuf[:0], zbuf: t.zbuf[:0], buf: t.buf[:0], kbuf: t.kbuf[:0],
 		}
 	}
@@ -145,7 +147,18 @@ func (e *Engine) land() {
 			e.failed = t.cs.err
 		}
 		e.durable = t.seq
+		e.forgetTickDeletes(t)
 	}
+}
+
+// forgetTickDeletes drops t's keys from the due-item keys deleted by
+// lazy Tick rounds: t landed (the store has the deletes) or was rolled back
+// (the store still has the items, so the next scan must find them).
+func (e *Engine) forgetTickDeletes(t *txn) {
+	for _, k := range t.tickDel {
+		delete(e.tickDel, k)
+	}
+	t.tickDel = t.tickDel[:0]
 }
 
 // rollback forgets the in-memory effects of a failed batch: every group it
@@ -164,6 +177,7 @@ func (t *txn) rollback() {
 		close(t.cs.done)
 	}
 	t.e.land() // groups reload from the store: the previous batch must be in it
+	t.e.forgetTickDeletes(t)
 	for _, g := range t.accessed {
 		t.e.drop(g)
 	}
@@ -215,9 +229,6 @@ func (t *txn) prepare() {
 	t.flushFeed()
 	t.b.Set(keyCounters, t.e.cnt.encode(), nil)
 	t.e.syms.b = nil // the batch is complete
-	for id := range t.ids {
-		t.e.dedupeChain(day(t.wall)).add(id)
-	}
 }
 
 // parallelEncode is the number of group records from which prepare shares
@@ -760,19 +771,32 @@ func (e *Engine) ApplyAsync(ctx context.Context, batch []Message) (*Pending, err
 }
 
 // seen reports whether a message id was applied within the retention window.
-func (t *txn) seen(id string) (bool, error) {
+func (t *txn) seen(id string, h uint64) (bool, error) {
+	// The filters hold every id applied so far, this batch's and the one
+	// still committing included (handle adds them), so an id none of them
+	// has, the common case, costs no map lookup and no read.
+	e := t.e
+	first := day(t.wall.Add(-e.opts.DedupeRetention))
+	maybe := false
+	for d, c := range e.dedupe {
+		if d >= first && c.hasHash(h) {
+			maybe = true
+			break
+		}
+	}
+	if !maybe {
+		return false, nil
+	}
 	if _, ok := t.ids[id]; ok {
 		return true, nil
 	}
-	e := t.e
 	if p := e.inflight; p != nil {
 		if _, ok := p.ids[id]; ok { // applied by the batch still committing
 			return true, nil
 		}
 	}
-	first := day(t.wall.Add(-e.opts.DedupeRetention))
 	for d, c := range e.dedupe {
-		if d < first || !c.has(id) {
+		if d < first || !c.hasHash(h) {
 			continue
 		}
 		_, found, err := get(e.db, dedupeKey(d, id))
@@ -804,7 +828,8 @@ func (t *txn) handle(m *Message, released bool, out *Outcome) {
 		return
 	}
 	if !released && !m.Redeliver {
-		dup, err := t.seen(m.ID)
+		h := bloomHash(m.ID)
+		dup, err := t.seen(m.ID, h)
 		if err != nil {
 			t.fail(err)
 			return
@@ -815,6 +840,7 @@ func (t *txn) handle(m *Message, released bool, out *Outcome) {
 			return
 		}
 		t.ids[m.ID] = struct{}{}
+		t.e.dedupeChain(day(t.wall)).addHash(h)
 		t.b.Set(dedupeKey(day(t.wall), m.ID), nil, nil)
 	}
 	var in *instance
@@ -913,7 +939,7 @@ func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
 				g.msgs = append(g.msgs, &bufMsg{m: *m, held: true, reason: ReasonSkipAhead})
 				g.dirty = true
 				t.b.Set(msgIndexKey(pHeld, m.EventTime, g.ck, m.ID), nil, nil)
-				t.e.lowerFloor(pHeld, m.EventTime)
+				t.lowerFloor(pHeld, m.EventTime)
 				return
 			}
 			r := t.newRun(g, in, p, m.EventTime, out)
@@ -958,7 +984,7 @@ func (t *txn) buffer(g *group, m *Message, reason Reason, expiry time.Time) {
 	g.msgs = append(g.msgs, &bufMsg{m: *m, reason: reason, expiry: expiry})
 	g.dirty = true
 	t.b.Set(msgIndexKey(pExpiry, expiry, g.ck, m.ID), nil, nil)
-	t.e.lowerFloor(pExpiry, expiry)
+	t.lowerFloor(pExpiry, expiry)
 }
 
 // conformance is the element's tracker.conformance, else the process's.
@@ -1234,7 +1260,7 @@ func (t *txn) holdReachable(g *group, in *instance, p *models.Process) {
 			t.unindex(g, bm)
 			bm.held, bm.reason = true, ReasonSkipAhead
 			t.b.Set(msgIndexKey(pHeld, bm.m.EventTime, g.ck, bm.m.ID), nil, nil)
-			t.e.lowerFloor(pHeld, bm.m.EventTime)
+			t.lowerFloor(pHeld, bm.m.EventTime)
 			g.dirty = true
 			break
 		}
@@ -1251,7 +1277,7 @@ func (t *txn) endInstance(r *run, state InstanceState) {
 	}
 	t.change(kind, r.at, in, in.endEl, ckPayload(t.scratch[:0], in.ck))
 	t.b.Set(cleanupKey(t.wall.Add(t.e.opts.DedupeRetention), r.g.ck, in.key), nil, nil)
-	t.e.lowerFloor(pCleanup, t.wall.Add(t.e.opts.DedupeRetention))
+	t.lowerFloor(pCleanup, t.wall.Add(t.e.opts.DedupeRetention))
 	t.startBuffered(r.g, in.pid)
 }
 

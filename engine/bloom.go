@@ -81,15 +81,20 @@ type bloomChain struct {
 
 func newBloomChain(size int) *bloomChain { return &bloomChain{size: size} }
 
-func (c *bloomChain) add(s string) {
+func (c *bloomChain) add(s string) { c.addHash(bloomHash(s)) }
+
+// addHash adds the entry whose bloomHash is h.
+func (c *bloomChain) addHash(h uint64) {
 	if n := len(c.filters); n == 0 || c.filters[n-1].n >= c.filters[n-1].limit {
 		c.filters = append(c.filters, newBloom(c.size<<min(n, 16), n))
 	}
-	c.filters[len(c.filters)-1].add(bloomHash(s))
+	c.filters[len(c.filters)-1].add(h)
 }
 
-func (c *bloomChain) has(s string) bool {
-	h := bloomHash(s)
+func (c *bloomChain) has(s string) bool { return c.hasHash(bloomHash(s)) }
+
+// hasHash reports whether the entry whose bloomHash is h may have been added.
+func (c *bloomChain) hasHash(h uint64) bool {
 	// newest first: recent entries are the likeliest to be asked about
 	for i := len(c.filters) - 1; i >= 0; i-- {
 		if c.filters[i].has(h) {

@@ -61,6 +61,10 @@ type Engine struct {
 	positions map[TopicPartition]int64 // next offset per partition
 	nextDue   time.Time                // earliest timer known (zero: unknown/none)
 	floors    [4]time.Time             // per due-item kind (floorIndex): no key is earlier (zero: unknown)
+	tickDel   map[string]struct{}      // due-item keys deleted by lazy Tick rounds whose commit has not landed
+	tickLow   [4]time.Time             // during a lazy Tick round: the earliest due-item key it wrote per range
+	ticking   bool                     // a lazy Tick round is running (txn.lowerFloor records into tickLow)
+	tickWrote bool                     // a lazy round of the running Tick wrote to the open group commit
 	notifyMu  sync.Mutex
 	notify    chan struct{}                                   // closed by the next commit that appends to the feed; nil until asked for
 	txns      [2]*txn                                         // reused txns, each with its write batch: one may commit while the next is built
@@ -112,6 +116,7 @@ func Open(opts Options) (*Engine, error) {
 		syms:      newSymbols(),
 		groups:    newBloomChain(1 << 20),
 		dedupe:    make(map[uint32]*bloomChain),
+		tickDel:   make(map[string]struct{}),
 		positions: make(map[TopicPartition]int64),
 		wo:        pebble.Sync,
 		commitFn:  (*pebble.Batch).Commit,

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,8 +85,13 @@ type harness struct {
 
 func newHarness(t testing.TB, files ...string) *harness {
 	t.Helper()
-	return newGroupHarness(t, 0, files...)
+	return newGroupHarness(t, harnessGroup, files...)
 }
+
+// harnessGroup is the Options.GroupCommit of newHarness: 0, or
+// $ENGINE_TEST_GROUP_COMMIT (make test runs the package both ways, since the
+// product commits in groups and Ticks then do not wait for commits).
+var harnessGroup, _ = strconv.Atoi(os.Getenv("ENGINE_TEST_GROUP_COMMIT"))
 
 // newGroupHarness is newHarness with Options.GroupCommit = group.
 func newGroupHarness(t testing.TB, group int, files ...string) *harness {
@@ -140,7 +146,16 @@ func (h *harness) tick(wm time.Time) TickResult {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.settle()
 	return res
+}
+
+// settle lands every commit started, so the harness reads what a Tick
+// (which under group commit does not wait for its commit) wrote.
+func (h *harness) settle() {
+	h.e.mu.Lock()
+	h.e.settle()
+	h.e.mu.Unlock()
 }
 
 // msg builds a message for the order-fulfillment example.

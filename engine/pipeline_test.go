@@ -241,3 +241,62 @@ func TestGroupCommitRollback(t *testing.T) {
 		t.Errorf("position after applying again: %d, want 5", pos)
 	}
 }
+
+// TestTickWhileCommitting: under group commit a Tick neither waits for the
+// batches still open or committing nor sees their keys in the store. A
+// timer they armed must fire at a later Tick (no floor may pass it), and a
+// timer the Tick fired must not fire again while the Tick's commit is in
+// flight.
+func TestTickWhileCommitting(t *testing.T) {
+	h := newGroupHarness(t, 1000, "order-fulfillment.bpmn")
+	e := h.e
+	ctx := context.Background()
+	h.clock.now = t0.Add(15 * day24)
+	h.tick(t0)                                // the first Tick after a deployment lands everything (start timers)
+	h.apply(msg("OrderPlaced", "A", "a1", 0)) // landed: its delay notice is due on day 14
+	// B's order, also due on day 14, stays in the open group commit
+	if _, err := e.ApplyAsync(ctx, []Message{msg("OrderPlaced", "B", "b1", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	// commits wait until release (also on failure, so Close does not hang)
+	gate, real := make(chan struct{}), e.commitFn
+	e.commitFn = func(b *pebble.Batch, wo *pebble.WriteOptions) error {
+		<-gate
+		return real(b, wo)
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	res, err := e.Tick(ctx, h.clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Fired != 1 {
+		t.Fatalf("first tick fired %d timers, want 1 (A's; B's is not in the store yet)", res.Fired)
+	}
+	if f, due := e.floors[floorIndex(pTimer)], t0.Add(14*day24); f.After(due) {
+		t.Fatalf("timer floor %s passed B's unlanded timer due %s", f, due)
+	}
+	// the first tick's commit (with B's batch) is held: A's timer key is
+	// still in the store, and must not fire again
+	res, err = e.Tick(ctx, h.clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Fired != 0 {
+		t.Fatalf("tick during the commit fired %d timers, want 0", res.Fired)
+	}
+	release()
+	h.settle()
+	e.commitFn = real
+	res = h.tick(h.clock.now)
+	if res.Fired != 1 {
+		t.Fatalf("tick after the commit fired %d timers, want 1 (B's)", res.Fired)
+	}
+	if got := h.actions(); len(got) != 2 || got[0] != "SendDelayNoticeCommand" || got[1] != "SendDelayNoticeCommand" {
+		t.Fatalf("actions %q, want two delay notices", got)
+	}
+	if res = h.tick(h.clock.now); res.Fired != 0 {
+		t.Fatalf("last tick fired %d timers, want 0", res.Fired)
+	}
+}

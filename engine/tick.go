@@ -40,6 +40,12 @@ type tickItem struct {
 // Each round of up to 5,000 items is one atomic batch.
 func (e *Engine) Tick(ctx context.Context, watermark time.Time) (TickResult, error) {
 	var res TickResult
+	// Under group commit a Tick does not stop the pipeline: its rounds join
+	// the open group commit, which it starts without waiting for it to land.
+	lazy := e.opts.GroupCommit > 0
+	e.mu.Lock()
+	e.tickWrote = false
+	e.mu.Unlock()
 	for rounds := 1; ; rounds++ {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("tick: %w", err)
@@ -48,36 +54,51 @@ func (e *Engine) Tick(ctx context.Context, watermark time.Time) (TickResult, err
 		// rounds go on until one finds nothing; the cap guards against a
 		// zero-length cycle. The lock is released between rounds, so a
 		// long Tick does not stall Apply.
-		done, err := e.tickRound(ctx, watermark, &res, rounds >= maxTickRounds)
+		done, chained, err := e.tickRound(ctx, watermark, &res, rounds >= maxTickRounds, lazy)
 		if err != nil || done {
 			return res, err
 		}
+		lazy = lazy && !chained
 	}
 }
 
 // tickRound handles up to tickBatch due items of each kind in one batch and
 // reports whether nothing was left.
-func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickResult, final bool) (bool, error) {
+func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickResult, final, lazy bool) (bool, bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return true, ErrClosed
+		return true, false, ErrClosed
 	}
-	if err := e.usable(); err != nil {
-		return true, err
+	if e.failed != nil {
+		return true, false, e.failed
+	}
+	if !lazy {
+		if err := e.usable(); err != nil {
+			return true, false, err
+		}
 	}
 	e.refreshProcs()
 	now := e.clock()
 	if e.procs.sig != e.startSig {
+		lazy = false // rare (a deployment): this round lands everything first
 		t := e.begin(ctx)
 		if err := t.syncStartTimers(now); err != nil {
 			t.rollback()
-			return true, err
+			return true, false, err
 		}
 		if err := t.commit(); err != nil {
-			return true, err
+			return true, false, err
 		}
 		e.startSig = e.procs.sig
+	}
+	// A lazy round does not wait for the batches still committing: it
+	// scans the store without their keys, so floors stay at or before the
+	// earliest key they wrote, and it skips the keys earlier lazy rounds
+	// deleted in commits that have not landed.
+	var pend [4]time.Time
+	if lazy {
+		pend = e.unlandedLow()
 	}
 	limit := now
 	if watermark.Before(limit) {
@@ -92,7 +113,7 @@ func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickRe
 		before := len(items)
 		var err error
 		if items, err = e.dueItems(items, k.prefix, k.upTo); err != nil {
-			return true, fmt.Errorf("tick: scan due items: %w", err)
+			return true, false, fmt.Errorf("tick: scan due items: %w", err)
 		}
 		// A kind that filled its quota may have more items right after its
 		// last one: keep event-time order by not going past it this round.
@@ -107,7 +128,17 @@ func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickRe
 		n := sort.Search(len(items), func(i int) bool { return items[i].at.After(cutoff) })
 		items = items[:n]
 	}
-	t := e.begin(ctx)
+	var t *txn
+	switch {
+	case !lazy:
+		t = e.begin(ctx)
+	case e.open != nil: // the round joins the open group commit
+		t = e.open
+		t.ctx = ctx
+	default:
+		t = e.beginAsync(ctx)
+	}
+	n0, feed0 := len(t.b.ents), t.feed
 	// Every item before the new floors is handled (and its key deleted) by
 	// this round, so the next scans start there instead of wading through
 	// the deleted keys (tombstones) at the front of each range. Keys the
@@ -123,13 +154,15 @@ func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickRe
 			f = cutoff
 		}
 		if !f.IsZero() {
-			e.floors[floorIndex(k.prefix)] = f
+			e.floors[floorIndex(k.prefix)] = earliest(f, pend[floorIndex(k.prefix)])
 		}
 	}
-	fail := func(err error) (bool, error) {
+	e.ticking, e.tickLow = lazy, [4]time.Time{}
+	defer func() { e.ticking = false }()
+	fail := func(err error) (bool, bool, error) {
 		t.rollback()
 		e.floors = floors
-		return true, err
+		return true, false, err
 	}
 	if err := t.prefetch(items); err != nil {
 		return fail(err)
@@ -139,24 +172,61 @@ func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickRe
 		if t.err != nil {
 			return fail(t.err)
 		}
+		if lazy {
+			k := string(it.key)
+			e.tickDel[k] = struct{}{}
+			t.tickDel = append(t.tickDel, k)
+		}
 	}
 	last := len(items) == 0 || final
 	if last {
-		if err := t.cleanup(now); err != nil {
+		if err := t.cleanup(now, pend); err != nil {
 			return fail(err)
 		}
 	}
-	if err := t.commit(); err != nil {
-		return true, err
+	// A lazy round that armed an item due already (a timer chain or cycle,
+	// a released message held again) cannot see it in the store before
+	// its commit lands: the rounds after it land everything first.
+	chained := false
+	if lazy {
+		for i, upTo := range [4]time.Time{limit, watermark, now, now} {
+			if at := e.tickLow[i]; !at.IsZero() && !at.After(upTo) {
+				chained = true
+			}
+		}
+	}
+	if len(t.b.ents) > n0 || t.feed > feed0 || chained {
+		e.tickWrote = true
+	}
+	switch {
+	case !lazy:
+		if err := t.commit(); err != nil {
+			return true, false, err
+		}
+	case e.tickWrote:
+		e.open = t
+		// Start the commit, without waiting for it here, when the rounds
+		// after this one must see its keys, or when no applied batch shares
+		// it (their callers start it: a full group, or a Wait).
+		if chained || last && t.events == 0 {
+			e.tickWrote = false
+			if err := e.flush(); err != nil {
+				return true, false, err
+			}
+		}
+	case e.open != t: // nothing written: the txn begun for the round stays unused
+		e.syms.b = nil
 	}
 	if last {
 		next, err := e.firstTimer()
 		if err != nil {
-			return true, err
+			return true, false, err
 		}
+		// (timers of batches not landed are not counted: the periodic
+		// Tick after they land fires them)
 		e.nextDue, res.NextDue = next, next
 	}
-	return last, nil
+	return last, chained, nil
 }
 
 func (e *Engine) dueItems(items []tickItem, prefix byte, upTo time.Time) ([]tickItem, error) {
@@ -170,6 +240,11 @@ func (e *Engine) dueItems(items []tickItem, prefix byte, upTo time.Time) ([]tick
 	}
 	n := 0
 	for it.First(); it.Valid() && n < tickBatch; it.Next() {
+		if len(e.tickDel) > 0 {
+			if _, ok := e.tickDel[string(it.Key())]; ok {
+				continue // handled by a Tick whose commit has not landed
+			}
+		}
 		k := append([]byte(nil), it.Key()...)
 		if len(k) < 9 {
 			it.Close()
@@ -232,14 +307,62 @@ func (e *Engine) lowerFloor(prefix byte, at time.Time) {
 	}
 }
 
+// lowerFloor records that the txn writes a key at `at` to a due-item range:
+// until the txn lands, a Tick that does not wait for it cannot see the key,
+// so no floor may pass it (unlandedLow).
+func (t *txn) lowerFloor(prefix byte, at time.Time) {
+	i := floorIndex(prefix)
+	t.low[i] = earliest(t.low[i], at)
+	if t.e.ticking {
+		t.e.tickLow[i] = earliest(t.e.tickLow[i], at)
+	}
+	t.e.lowerFloor(prefix, at)
+}
+
+// earliest is the earlier of two times, a zero time meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// unlandedLow is, per due-item range, the earliest key written by batches
+// whose commit has not landed (the open group and the commit in flight):
+// a store scan may not see them. A commit that lands while the caller
+// scans only makes this conservative.
+func (e *Engine) unlandedLow() [4]time.Time {
+	var low [4]time.Time
+	if t := e.inflight; t != nil {
+		select {
+		case <-t.cs.done:
+			e.land()
+		default:
+			low = t.low
+		}
+	}
+	if t := e.open; t != nil {
+		for i := range low {
+			low[i] = earliest(low[i], t.low[i])
+		}
+	}
+	return low
+}
+
 func (e *Engine) firstTimer() (time.Time, error) {
 	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: e.floorKey(pTimer), UpperBound: []byte{pTimer + 1}})
 	if err != nil {
 		return time.Time{}, err
 	}
 	defer it.Close()
-	if it.First() && len(it.Key()) >= 9 {
-		return readTS(it.Key()[1:9]), nil
+	for it.First(); it.Valid(); it.Next() {
+		if _, ok := e.tickDel[string(it.Key())]; ok {
+			continue
+		}
+		if len(it.Key()) >= 9 {
+			return readTS(it.Key()[1:9]), nil
+		}
+		break
 	}
 	return time.Time{}, nil
 }
@@ -311,7 +434,7 @@ func (t *txn) tickItem(it tickItem, res *TickResult) {
 
 // cleanup removes dedupe keys older than the retention and ended instances
 // whose retention passed.
-func (t *txn) cleanup(now time.Time) error {
+func (t *txn) cleanup(now time.Time, pend [4]time.Time) error {
 	e := t.e
 	first := day(now.Add(-e.opts.DedupeRetention))
 	drop := false
@@ -331,6 +454,9 @@ func (t *txn) cleanup(now time.Time) error {
 	}
 	var keys [][]byte
 	for it.First(); it.Valid() && len(keys) < tickBatch; it.Next() {
+		if _, ok := e.tickDel[string(it.Key())]; ok {
+			continue // removed by a Tick whose commit has not landed
+		}
 		keys = append(keys, append([]byte(nil), it.Key()...))
 	}
 	if err := it.Close(); err != nil {
@@ -339,12 +465,16 @@ func (t *txn) cleanup(now time.Time) error {
 	// every key before the floor is deleted below (tickRound restores the
 	// floor if the round fails)
 	if len(keys) < tickBatch {
-		e.floors[floorIndex(pCleanup)] = now
+		e.floors[floorIndex(pCleanup)] = earliest(now, pend[floorIndex(pCleanup)])
 	} else if k := keys[len(keys)-1]; len(k) >= 9 {
-		e.floors[floorIndex(pCleanup)] = readTS(k[1:9])
+		e.floors[floorIndex(pCleanup)] = earliest(readTS(k[1:9]), pend[floorIndex(pCleanup)])
 	}
 	for _, k := range keys {
 		t.b.Delete(k, nil)
+		if e.ticking {
+			e.tickDel[string(k)] = struct{}{}
+			t.tickDel = append(t.tickDel, string(k))
+		}
 		ck, rest := splitCK(k)
 		if len(rest) != 8 {
 			continue
@@ -799,7 +929,7 @@ func (t *txn) writeStartTimer(pid, el string, st startTimer) {
 	t.b.Set(startTimerKey(pid, el), e.b, nil)
 	if !st.due.IsZero() {
 		t.b.Set(timerKey(st.due, 0, 0, pid+"\x00"+el), nil, nil)
-		t.e.lowerFloor(pTimer, st.due)
+		t.lowerFloor(pTimer, st.due)
 	}
 }
 

@@ -174,7 +174,7 @@ func (r *run) arm(ei *elemInst, target *models.Element, base time.Time, fired in
 	ei.trigs = append(ei.trigs, trigger{target: target.ID, due: due, fired: fired})
 	r.t.kbuf = appendTimerKey(r.t.kbuf, due, r.in.key, ei.key, target.ID)
 	r.t.b.Set(r.t.kbuf, unsafe.Slice(unsafe.StringData(r.g.ck), len(r.g.ck)), nil) // Set copies; never written to
-	r.t.e.lowerFloor(pTimer, due)
+	r.t.lowerFloor(pTimer, due)
 
 	if r.t.e.nextDue.IsZero() || due.Before(r.t.e.nextDue) {
 		r.t.e.nextDue = due
