@@ -300,3 +300,42 @@ func TestTickWhileCommitting(t *testing.T) {
 		t.Fatalf("last tick fired %d timers, want 0", res.Fired)
 	}
 }
+
+// TestTickFailureUnderGroupCommit: a Tick round that fails under group
+// commit rolls back the whole open group, the expiries of an earlier Tick
+// that joined it included; they must be found again.
+func TestTickFailureUnderGroupCommit(t *testing.T) {
+	d := &decider{by: map[Reason]string{}}
+	h := &harness{t: t, dir: t.TempDir(), procs: &procs{}, clock: &testClock{now: t0}, dec: d, group: 1000}
+	h.procs.deploy(t, "order-fulfillment.bpmn")
+	h.open()
+	defer h.e.Close()
+	ctx := context.Background()
+	h.tick(t0)                                    // the first Tick after a deployment lands everything
+	h.apply(msg("PaymentReceived", "X", "x1", 0)) // buffered until t0+1h
+	h.clock.now = t0.Add(30 * time.Minute)
+	h.apply(msg("PaymentReceived", "Y", "y1", 0)) // buffered until t0+90m
+	// a batch in the open group commit, writing no buffered message
+	pz, err := h.e.ApplyAsync(ctx, []Message{msg("OrderPlaced", "Z", "z1", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clock.now = t0.Add(70 * time.Minute)
+	res, err := h.e.Tick(ctx, h.clock.now)
+	if err != nil || res.Expired != 1 {
+		t.Fatalf("first tick: %d expired, %v; want X's expiry", res.Expired, err)
+	}
+	boom := errors.New("decision table down")
+	d.fail = boom
+	h.clock.now = t0.Add(100 * time.Minute)
+	if _, err := h.e.Tick(ctx, h.clock.now); !errors.Is(err, boom) {
+		t.Fatalf("second tick: %v, want %v", err, boom)
+	}
+	if _, err := pz.Wait(); err == nil {
+		t.Fatal("Z's batch shared the rolled-back group commit but did not fail")
+	}
+	d.fail = nil
+	if res := h.tick(h.clock.now); res.Expired != 2 {
+		t.Fatalf("tick after the failure expired %d, want 2 (X again, and Y)", res.Expired)
+	}
+}

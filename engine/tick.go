@@ -162,6 +162,11 @@ func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickRe
 	fail := func(err error) (bool, bool, error) {
 		t.rollback()
 		e.floors = floors
+		if lazy {
+			// the rollback also undid the deletes of earlier rounds that
+			// shared the txn: scan every range from its start again
+			e.floors = [4]time.Time{}
+		}
 		return true, false, err
 	}
 	if err := t.prefetch(items); err != nil {
