@@ -163,9 +163,10 @@ type Consumer struct {
 // partState is the consumer's view of one assigned partition.
 type partState struct {
 	pending   int64     // next offset to add to a batch
-	next      int64     // next offset to apply (last applied + 1)
+	next      int64     // next offset to apply (last durable + 1)
+	applied   int64     // next offset after the last applied in memory (durable or not)
 	end       int64     // high watermark as last seen; -1 unknown
-	eventTime time.Time // latest event time applied
+	eventTime time.Time // latest event time applied in memory (the watermark's)
 }
 
 // item is one decoded record on its way to a batch.
@@ -741,7 +742,7 @@ func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 		// With ApplyAsync the engine ticks without the batches still
 		// committing (under group commit it neither waits for them nor
 		// sees their keys: their due items wait for a later Tick), so the
-		// pipeline keeps flowing; the watermark counts only landed batches.
+		// pipeline keeps flowing.
 		if tickDue && (len(pends) == 0 || c.applyAsync != nil) {
 			tickDue = false
 			c.commit(false)
@@ -927,7 +928,7 @@ func (c *Consumer) startGeneration(ctx context.Context, gen *kafka.Generation) g
 					"topic", topic, "partition", a.ID, "position", start, "first", b.FirstOffset)
 				start = b.FirstOffset
 			}
-			ps := &partState{pending: max(start, 0), next: max(start, 0), end: -1}
+			ps := &partState{pending: max(start, 0), next: max(start, 0), applied: max(start, 0), end: -1}
 			if known {
 				if max(start, b.FirstOffset) < b.LastOffset {
 					c.align.enter(tp)
@@ -1011,6 +1012,20 @@ func (c *Consumer) start(ctx context.Context, w *work) (*applying, error) {
 		failRequests(a.metas, err)
 		return nil, err
 	}
+	// The watermark counts what is applied in memory, durable or not: a
+	// Tick's effects land in the same commit as these batches or a later
+	// one, never without them.
+	c.mu.Lock()
+	for i := range a.batch {
+		if ps, m := a.metas[i].ps, &a.batch[i]; ps != nil && a.metas[i].req == nil {
+			ps.applied = max(ps.applied, m.Position.Offset+1)
+			ps.end = max(ps.end, a.metas[i].hwm)
+			if m.Invalid == "" && m.EventTime.After(ps.eventTime) {
+				ps.eventTime = m.EventTime
+			}
+		}
+	}
+	c.mu.Unlock()
 	return a, nil
 }
 
@@ -1050,9 +1065,6 @@ func (c *Consumer) land(ctx context.Context, a *applying) error {
 		if ps := mt.ps; ps != nil { // still assigned: generations change with no batch in flight
 			ps.next = max(ps.next, m.Position.Offset+1)
 			ps.end = max(ps.end, mt.hwm)
-			if m.Invalid == "" && m.EventTime.After(ps.eventTime) {
-				ps.eventTime = m.EventTime
-			}
 		}
 		c.dirty = true
 		if out.Decision != nil && out.Decision.Action == engine.DecisionDeadLetter {
@@ -1218,7 +1230,7 @@ func (c *Consumer) computeWatermark(now time.Time) time.Time {
 		wm = time.Time{}
 	default:
 		for _, ps := range c.parts {
-			if ps.end >= 0 && ps.next >= ps.end {
+			if ps.end >= 0 && ps.applied >= ps.end {
 				continue // caught up: "now"
 			}
 			if ps.eventTime.Before(wm) {

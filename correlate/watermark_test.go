@@ -25,15 +25,15 @@ func TestComputeWatermark(t *testing.T) {
 		{"no topics: now", false, nil, now},
 		{"topics but no partitions yet: unknown", true, nil, time.Time{}},
 		{"all caught up: now", true, map[engine.TopicPartition]*partState{
-			tp(0): {next: 10, end: 10, eventTime: t1}, tp(1): {next: 0, end: 0}}, now},
+			tp(0): {applied: 10, end: 10, eventTime: t1}, tp(1): {applied: 0, end: 0}}, now},
 		{"lagging partitions: the least event time", true, map[engine.TopicPartition]*partState{
-			tp(0): {next: 5, end: 10, eventTime: t2}, tp(1): {next: 3, end: 9, eventTime: t1}, tp(2): {next: 4, end: 4}}, t1},
+			tp(0): {applied: 5, end: 10, eventTime: t2}, tp(1): {applied: 3, end: 9, eventTime: t1}, tp(2): {applied: 4, end: 4}}, t1},
 		{"lagging partition with nothing applied: unknown", true, map[engine.TopicPartition]*partState{
-			tp(0): {next: 5, end: 10, eventTime: t2}, tp(1): {next: 0, end: 9}}, time.Time{}},
+			tp(0): {applied: 5, end: 10, eventTime: t2}, tp(1): {applied: 0, end: 9}}, time.Time{}},
 		{"end unknown counts as lagging", true, map[engine.TopicPartition]*partState{
-			tp(0): {next: 5, end: -1, eventTime: t2}}, t2},
+			tp(0): {applied: 5, end: -1, eventTime: t2}}, t2},
 		{"event time ahead of the clock: now", true, map[engine.TopicPartition]*partState{
-			tp(0): {next: 5, end: 10, eventTime: now.Add(time.Hour)}}, now},
+			tp(0): {applied: 5, end: 10, eventTime: now.Add(time.Hour)}}, now},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
