@@ -68,6 +68,9 @@ type Options struct {
 	AlignWait time.Duration
 	// OnTick, if set, is called from the consumer's goroutine after every
 	// engine tick with its result.
+	// Under the engine's group commit the result is reported before the
+	// tick's effects are durable; if their group commit is rolled back,
+	// they are reported again when a later tick redoes them.
 	OnTick func(watermark time.Time, res engine.TickResult)
 	// ApplyAsync, if set, is used instead of Engine.Apply: it applies a
 	// batch in memory and returns it as a [Pending]. The consumer then

@@ -177,6 +177,12 @@ func (t *txn) rollback() {
 		close(t.cs.done)
 	}
 	t.e.land() // groups reload from the store: the previous batch must be in it
+	if len(t.tickDel) > 0 {
+		// the deletes of lazy Tick rounds that joined the txn are undone
+		// with it, and the floors may have passed them: scan every range
+		// from its start again
+		t.e.floors = [4]time.Time{}
+	}
 	t.e.forgetTickDeletes(t)
 	for _, g := range t.accessed {
 		t.e.drop(g)

@@ -339,3 +339,34 @@ func TestTickFailureUnderGroupCommit(t *testing.T) {
 		t.Fatalf("tick after the failure expired %d, want 2 (X again, and Y)", res.Expired)
 	}
 }
+
+// TestApplyRollbackAfterLazyTick: an ApplyAsync that fails rolls back its
+// whole open group, with the timer a lazy Tick fired in it; the timer must
+// fire again at the next Tick (found by review: the floors stayed raised).
+func TestApplyRollbackAfterLazyTick(t *testing.T) {
+	h := newGroupHarness(t, 1000, "order-fulfillment.bpmn")
+	e := h.e
+	ctx := context.Background()
+	h.clock.now = t0.Add(15 * day24)
+	h.tick(t0)
+	h.apply(msg("OrderPlaced", "A", "a1", 0)) // landed: delay notice due day 14
+	// a batch in the open group that writes no timer (a timer would lower the floor)
+	pb, err := e.ApplyAsync(ctx, []Message{msg("PaymentReceived", "B", "b1", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.Tick(ctx, h.clock.now); err != nil || res.Fired != 1 {
+		t.Fatalf("first tick fired %d, %v; want A's notice", res.Fired, err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := e.ApplyAsync(cctx, []Message{msg("PaymentReceived", "C", "c1", 0)}); err == nil {
+		t.Fatal("ApplyAsync with a cancelled context succeeded")
+	}
+	if _, err := pb.Wait(); err == nil {
+		t.Fatal("B shared the rolled-back group commit but did not fail")
+	}
+	if res := h.tick(h.clock.now); res.Fired != 1 {
+		t.Fatalf("tick after the rollback fired %d, want 1 (A's notice again)", res.Fired)
+	}
+}

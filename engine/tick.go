@@ -160,13 +160,8 @@ func (e *Engine) tickRound(ctx context.Context, watermark time.Time, res *TickRe
 	e.ticking, e.tickLow = lazy, [4]time.Time{}
 	defer func() { e.ticking = false }()
 	fail := func(err error) (bool, bool, error) {
-		t.rollback()
 		e.floors = floors
-		if lazy {
-			// the rollback also undid the deletes of earlier rounds that
-			// shared the txn: scan every range from its start again
-			e.floors = [4]time.Time{}
-		}
+		t.rollback() // resets the floors if it undid lazy rounds' deletes
 		return true, false, err
 	}
 	if err := t.prefetch(items); err != nil {
