@@ -708,8 +708,8 @@ func (c *Consumer) batchLoop(ctx context.Context, out chan<- *work, applierDone 
 // ready and at most maxPending are not yet durable; a batch's outcomes are
 // acted on (positions, dead letters, HTTP answers, OnApplied) only once it
 // is durable, and generation changes happen with no batch in flight (ticks
-// too, unless the engine commits asynchronously). It returns nil when in is closed (after a final commit) and an
-// error when the engine fails.
+// too, unless the engine commits asynchronously). It returns nil when in is
+// closed (after a final commit) and an error when the engine fails.
 func (c *Consumer) applyLoop(ctx context.Context, in <-chan *work) error {
 	ticker := time.NewTicker(c.tickEvery)
 	defer ticker.Stop()
