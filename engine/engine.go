@@ -57,6 +57,7 @@ type Engine struct {
 	lruHead   *group   // most recently used
 	lruTail   *group
 	groups    *bloomChain              // correlation keys that may have a stored group
+	varNames  map[string]string        // variable names shared by the instances that carry them (varName)
 	dedupe    map[uint32]*bloomChain   // message ids by read day
 	positions map[TopicPartition]int64 // next offset per partition
 	nextDue   time.Time                // earliest timer known (zero: unknown/none)
@@ -116,6 +117,7 @@ func Open(opts Options) (*Engine, error) {
 		syms:      newSymbols(),
 		groups:    newBloomChain(1 << 20),
 		dedupe:    make(map[uint32]*bloomChain),
+		varNames:  make(map[string]string),
 		tickDel:   make(map[string]struct{}),
 		positions: make(map[TopicPartition]int64),
 		wo:        pebble.Sync,

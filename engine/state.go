@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -40,7 +39,7 @@ type instance struct {
 	start time.Time
 	end   time.Time
 	endEl string
-	vars  map[string]json.RawMessage
+	vars  varSet
 	elems []*elemInst // the root and the active element instances, in key order
 	done  []byte      // path record: the finished element instances, encoded (see archive)
 	// unarchived: elems holds finished element instances not yet moved to done
@@ -316,16 +315,11 @@ func encodeInstance(e *enc, tab *symtab, sy *symbols, in *instance) {
 func (in *instance) encodedVars() []byte {
 	if in.varsEnc == nil {
 		// sorted, so equal variables encode equally; kept until they change
-		keys := make([]string, 0, len(in.vars))
-		for k := range in.vars {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		v := enc{b: make([]byte, 0, 64)}
-		v.uvarint(uint64(len(keys)))
-		for _, k := range keys {
-			v.str(k)
-			v.bytes(in.vars[k])
+		v.uvarint(uint64(len(in.vars)))
+		for _, kv := range in.vars {
+			v.str(kv.k)
+			v.bytes(kv.v)
 		}
 		in.varsEnc = v.b
 	}
@@ -487,11 +481,12 @@ func decodeInstance(d *dec, tab *symtab, sy *symbols) *instance {
 
 func decodeVars(d *dec, in *instance) {
 	n := d.count()
-	in.vars = make(map[string]json.RawMessage, n)
+	in.vars = make(varSet, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
 		k := d.str()
-		in.vars[k] = d.bytes()
+		in.vars = append(in.vars, varKV{k: k, v: d.bytes()})
 	}
+	in.vars = sortVars(in.vars)
 }
 
 // decodeGroupV2 reads group records of versions 1 and 2; their path

@@ -731,18 +731,11 @@ func (r *run) merge(vars []byte) {
 	// events that repeat their fields cost the feed nothing
 	changed := r.t.vbuf[:0]
 	res.ForEach(func(k, v gjson.Result) bool {
-		if r.in.vars == nil {
-			r.in.vars = make(map[string]json.RawMessage, 8)
-		}
 		key := k.String()
-		if old, ok := r.in.vars[key]; ok {
-			if string(old) == v.Raw {
-				return true
-			}
-			r.in.vars[key] = json.RawMessage(v.Raw)
-		} else {
-			r.in.vars[strings.Clone(key)] = json.RawMessage(v.Raw)
+		if old, ok := r.in.vars.get(key); ok && string(old) == v.Raw {
+			return true
 		}
+		r.in.vars.set(key, json.RawMessage(v.Raw), r.t.e.varName)
 		r.in.decoded, r.in.varsEnc = nil, nil
 		if len(changed) == 0 {
 			changed = append(changed, '{')
@@ -765,10 +758,10 @@ func (in *instance) varsMap() map[string]any {
 		return in.decoded
 	}
 	m := make(map[string]any, len(in.vars))
-	for k, v := range in.vars {
+	for _, kv := range in.vars {
 		var x any
-		if json.Unmarshal(v, &x) == nil {
-			m[k] = x
+		if json.Unmarshal(kv.v, &x) == nil {
+			m[kv.k] = x
 		}
 	}
 	in.decoded = m
@@ -792,7 +785,7 @@ func (r *run) evalKey(x *feel.Expression) string {
 	if s, ok := any(x).(sourcer); ok {
 		name := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s.String()), "="))
 		if isIdent(name) {
-			raw, ok := r.in.vars[name]
+			raw, ok := r.in.vars.get(name)
 			if !ok {
 				return r.in.ck
 			}
@@ -848,7 +841,7 @@ func (r *run) cond(f *models.Flow) (value, ok bool) {
 	}
 	if src, isSrc := any(f.Condition).(sourcer); isSrc {
 		for _, name := range feelNames(src.String()) {
-			if _, has := r.in.vars[name]; !has {
+			if !r.in.vars.has(name) {
 				return false, false // a variable the events never carried: cannot evaluate
 			}
 		}
