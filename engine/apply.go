@@ -27,11 +27,11 @@ type txn struct {
 	accessed   map[string]*group
 	ids        map[string]struct{}
 	feed       int
-	chunk      []byte     // the batch's feed chunks, raw, back to back
-	chunkAt    int        // where the open chunk starts in chunk
-	chunkN     int        // entries in the open chunk
-	chunkFirst uint64     // seq of the open chunk's first entry
-	chunks     []chunkRef // closed chunks, compressed and written by the commit
+	feedFirst  uint64      // seq of the txn's first feed entry
+	pend       []feedEntry // the txn's feed entries, encoded by the commit (writeFeed)
+	pendMsgs   []msgEntry  // the message entries' fields
+	raw        []byte      // payloads and message variables of pend, back to back
+	chunk      []byte      // writeFeed: the chunk being encoded
 	pids       map[string]int
 	scratch    []byte // payload under construction
 	zbuf       []byte // compressed feed chunk
@@ -91,10 +91,13 @@ func (e *Engine) beginAsync(ctx context.Context) *txn {
 		clear(t.accessed)
 		clear(t.ids)
 		clear(t.pids)
+		clear(t.pend) // drop the strings they point to
+		clear(t.pendMsgs)
 		t.b.Reset()
 		*t = txn{
 			b: t.b, accessed: t.accessed, ids: t.ids, pids: t.pids, runs: t.runs, dirty: t.dirty, worker: t.worker, tickDel: t.tickDel[:0],
-			chunk: t.chunk[:0], chunks: t.chunks[:0], scratch: t.scratch[:0], vbuf: t.vbuf[:0], zbuf: t.zbuf[:0], buf: t.buf[:0], kbuf: t.kbuf[:0],
+			pend: t.pend[:0], pendMsgs: t.pendMsgs[:0], raw: t.raw[:0],
+			chunk: t.chunk[:0], scratch: t.scratch[:0], vbuf: t.vbuf[:0], zbuf: t.zbuf[:0], buf: t.buf[:0], kbuf: t.kbuf[:0],
 		}
 	}
 	e.batchSeq++
@@ -232,7 +235,6 @@ func (t *txn) prepare() {
 		t.b.Set(positionKey(tp), u64(nil, uint64(off)), nil)
 		t.e.positions[tp] = off
 	}
-	t.flushFeed()
 	t.b.Set(keyCounters, t.e.cnt.encode(), nil)
 	t.e.syms.b = nil // the batch is complete
 }
@@ -397,77 +399,131 @@ func (t *txn) group(ck string, create bool) (*group, error) {
 
 // --- feed ---
 
+// feedEntry is one change-feed entry as the apply thread records it. The
+// commit goroutine encodes the entries into feed chunks (writeFeed), beside
+// the next batch's apply: building the JSON payloads of message and element
+// entries, most of the feed, was ≈17 % of the apply thread's time.
+type feedEntry struct {
+	code   byte // kindCode
+	pay    payKind
+	hasIn  bool
+	at     time.Time
+	inKey  int64
+	pid    string
+	ver    int
+	el     string
+	ekey   int64  // payElement: the element instance's key
+	scope  int64  // payElement: its scope's key (0: the root)
+	ekind  string // payElement: the element's kind ("" unknown)
+	from   int    // payRaw: payload in txn.raw[from:to]; payMessage: index in txn.pendMsgs
+	to     int
+}
+
+type payKind uint8
+
+const (
+	payRaw     payKind = iota // a payload built by the caller
+	payMessage                // messagePayload of pendMsgs[from]
+	payElement                // elementPayload of the entry's element fields
+)
+
+// msgEntry is what a ChangeMessage entry's payload is built from: copies of
+// the message's fields (its variables in txn.raw), so that the caller may
+// reuse the message.
+type msgEntry struct {
+	id, name, ck, source, detail string
+	topic                        string
+	partition                    int
+	offset                       int64
+	eventTime, readAt            time.Time
+	vFrom, vTo                   int
+	result                       Result
+	reason                       Reason
+	decision                     *Decision
+}
+
 // feedChunk is how many changes share one feed record: fewer, larger keys
 // keep the memtable and compactions cheap on the hot path.
 const feedChunk = 256
 
-// change appends a change-feed entry. Entries are grouped into chunk records
-// keyed by the seq of their first entry (see flushFeed).
-func (t *txn) change(kind ChangeKind, at time.Time, in *instance, el string, payload []byte) {
+// entry records a change-feed entry; its payload is the caller's to set.
+// Entries are grouped into chunk records keyed by the seq of their first
+// entry, feedChunk per record from the txn's first (see writeFeed).
+func (t *txn) entry(kind ChangeKind, at time.Time, in *instance, el string) *feedEntry {
 	t.e.cnt.feed++
-	if t.chunkN == 0 {
-		t.chunkFirst, t.chunkAt = t.e.cnt.feed, len(t.chunk)
-		e := enc{b: t.chunk}
-		e.uvarint(3) // chunk record version
-		e.time(t.wall)
-		t.chunk = e.b
-		clear(t.pids)
+	if len(t.pend) == 0 {
+		t.feedFirst = t.e.cnt.feed
 	}
-	e := enc{b: t.chunk}
-	e.b = append(e.b, kindCode(kind))
-	e.time(at)
-	if in != nil {
-		e.varint(in.key)
-		// process ids are written once per chunk, then referenced by index
-		if t.pids == nil {
-			t.pids = make(map[string]int)
-		}
-		if i, ok := t.pids[in.pid]; ok {
-			e.uvarint(uint64(i + 1))
-		} else {
-			t.pids[in.pid] = len(t.pids)
-			e.uvarint(0)
-			e.str(in.pid)
-		}
-		e.int(in.ver)
-	} else {
-		e.varint(0)
-	}
-	e.str(el)
-	e.bytes(payload)
-	t.chunk = e.b
-	t.chunkN++
 	t.feed++
-	if t.chunkN == feedChunk {
-		t.flushFeed()
+	t.pend = append(t.pend, feedEntry{code: kindCode(kind), at: at, el: el})
+	fe := &t.pend[len(t.pend)-1]
+	if in != nil {
+		fe.hasIn, fe.inKey, fe.pid, fe.ver = true, in.key, in.pid, in.ver
 	}
+	return fe
 }
 
-// chunkRef is one closed feed chunk of a txn: its first seq and where its
-// raw bytes are in txn.chunk.
-type chunkRef struct {
-	first    uint64
-	from, to int
+// change appends a change-feed entry with a payload built by the caller
+// (copied: the caller may reuse it).
+func (t *txn) change(kind ChangeKind, at time.Time, in *instance, el string, payload []byte) {
+	fe := t.entry(kind, at, in, el)
+	fe.pay, fe.from = payRaw, len(t.raw)
+	t.raw = append(t.raw, payload...)
+	fe.to = len(t.raw)
 }
 
-// flushFeed closes the open feed chunk. Its record is compressed and added
-// to the write batch by the commit (writeFeed), on the commit goroutine, so
-// the snappy work overlaps the next batch instead of delaying it.
-func (t *txn) flushFeed() {
-	if t.chunkN == 0 {
-		return
-	}
-	t.chunks = append(t.chunks, chunkRef{first: t.chunkFirst, from: t.chunkAt, to: len(t.chunk)})
-	t.chunkN = 0
-}
-
-// writeFeed adds the closed feed chunks to the write batch. Feed chunks
-// repeat the same JSON keys and ids: snappy shrinks them to about a third,
-// which is less to write to the WAL and the memtable.
+// writeFeed encodes the txn's feed entries into chunk records and adds them
+// to the write batch. It runs on the commit goroutine; t is not touched by
+// the next batch until the commit is done.
 func (t *txn) writeFeed() {
-	for _, c := range t.chunks {
-		t.b.Set(feedKey(c.first), t.compress(t.chunk[c.from:c.to]), nil)
+	for from := 0; from < len(t.pend); from += feedChunk {
+		to := min(from+feedChunk, len(t.pend))
+		t.chunk = t.encodeChunk(t.chunk[:0], t.pend[from:to])
+		t.b.Set(feedKey(t.feedFirst+uint64(from)), t.compress(t.chunk), nil)
 	}
+}
+
+// encodeChunk appends the chunk record of entries to b: version, wall time,
+// then per entry its kind, time, instance (process ids written once per
+// chunk, then referenced by index), element id and payload.
+func (t *txn) encodeChunk(b []byte, entries []feedEntry) []byte {
+	e := enc{b: b}
+	e.uvarint(3) // chunk record version
+	e.time(t.wall)
+	clear(t.pids)
+	if t.pids == nil {
+		t.pids = make(map[string]int)
+	}
+	for i := range entries {
+		fe := &entries[i]
+		e.b = append(e.b, fe.code)
+		e.time(fe.at)
+		if fe.hasIn {
+			e.varint(fe.inKey)
+			if i, ok := t.pids[fe.pid]; ok {
+				e.uvarint(uint64(i + 1))
+			} else {
+				t.pids[fe.pid] = len(t.pids)
+				e.uvarint(0)
+				e.str(fe.pid)
+			}
+			e.int(fe.ver)
+		} else {
+			e.varint(0)
+		}
+		e.str(fe.el)
+		switch fe.pay {
+		case payMessage:
+			t.scratch = t.messagePayload(t.scratch[:0], &t.pendMsgs[fe.from])
+			e.bytes(t.scratch)
+		case payElement:
+			t.scratch = elementPayload(t.scratch[:0], fe)
+			e.bytes(t.scratch)
+		default:
+			e.bytes(t.raw[fe.from:fe.to])
+		}
+	}
+	return e.b
 }
 
 // compress returns b snappy-compressed behind a chunkSnappy marker, in the
@@ -490,26 +546,31 @@ func (t *txn) elementChange(kind ChangeKind, r *run, ei *elemInst, el *models.El
 	if ei.root {
 		return
 	}
-	p := t.scratch[:0] // change copies the payload into the feed chunk
-	p = append(p, `{"elementKey":`...)
-	p = strconv.AppendInt(p, ei.key, 10)
-	p = append(p, `,"scopeKey":`...)
-	scope := ei.scope
-	if len(r.in.elems) > 0 && scope == r.in.elems[0].key {
-		scope = 0
+	fe := t.entry(kind, r.at, r.in, ei.el)
+	fe.pay, fe.ekey, fe.scope = payElement, ei.key, ei.scope
+	if len(r.in.elems) > 0 && fe.scope == r.in.elems[0].key {
+		fe.scope = 0
 	}
-	p = strconv.AppendInt(p, scope, 10)
 	if el != nil {
+		fe.ekind = string(el.Kind)
+	}
+}
+
+// elementPayload appends the JSON payload of an element entry.
+func elementPayload(p []byte, fe *feedEntry) []byte {
+	p = append(p, `{"elementKey":`...)
+	p = strconv.AppendInt(p, fe.ekey, 10)
+	p = append(p, `,"scopeKey":`...)
+	p = strconv.AppendInt(p, fe.scope, 10)
+	if fe.ekind != "" {
 		p = append(p, `,"kind":"`...) // element kinds are plain identifiers
-		p = append(p, el.Kind...)
+		p = append(p, fe.ekind...)
 		p = append(p, '"')
 	}
-	if kind == ChangeElementSkipped {
+	if kindOf(fe.code) == ChangeElementSkipped {
 		p = append(p, `,"deviation":true`...)
 	}
-	p = append(p, '}')
-	t.scratch = p
-	t.change(kind, r.at, r.in, ei.el, p)
+	return append(p, '}')
 }
 
 // messagePayload is the payload of a ChangeMessage entry.
@@ -531,49 +592,60 @@ type messagePayload struct {
 }
 
 func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
-	// Hand-written JSON of messagePayload: this runs once per message.
-	b := t.scratch[:0] // change copies the payload into the feed chunk
+	fe := t.entry(ChangeMessage, m.EventTime, in, "")
+	fe.pay, fe.from = payMessage, len(t.pendMsgs)
+	t.pendMsgs = append(t.pendMsgs, msgEntry{
+		id: m.ID, name: m.Name, ck: m.CorrelationKey, source: m.Source, detail: m.Detail,
+		topic: m.Position.Topic, partition: m.Position.Partition, offset: m.Position.Offset,
+		eventTime: m.EventTime, readAt: m.ReadAt, vFrom: len(t.raw),
+		result: out.Result, reason: out.Reason, decision: out.Decision,
+	})
+	t.raw = append(t.raw, m.Variables...)
+	t.pendMsgs[len(t.pendMsgs)-1].vTo = len(t.raw)
+}
+
+// messagePayload appends the JSON payload of a message entry: hand-written
+// JSON of [messagePayload], once per message.
+func (t *txn) messagePayload(b []byte, m *msgEntry) []byte {
 	b = append(b, `{"messageId":`...)
-	b = appendJSONString(b, m.ID)
-	b = appendJSONField(b, "name", m.Name)
-	b = appendJSONField(b, "correlationKey", m.CorrelationKey)
-	if m.Source != "" {
-		b = appendJSONField(b, "source", m.Source)
+	b = appendJSONString(b, m.id)
+	b = appendJSONField(b, "name", m.name)
+	b = appendJSONField(b, "correlationKey", m.ck)
+	if m.source != "" {
+		b = appendJSONField(b, "source", m.source)
 	}
-	b = appendJSONField(b, "outcome", string(out.Result))
-	if out.Reason != "" {
-		b = appendJSONField(b, "reason", string(out.Reason))
+	b = appendJSONField(b, "outcome", string(m.result))
+	if m.reason != "" {
+		b = appendJSONField(b, "reason", string(m.reason))
 	}
-	if out.Decision != nil {
-		d, _ := json.Marshal(out.Decision)
+	if m.decision != nil {
+		d, _ := json.Marshal(m.decision)
 		b = append(b, `,"decision":`...)
 		b = append(b, d...)
 	}
 	b = append(b, `,"eventTime":"`...)
-	b = m.EventTime.AppendFormat(b, time.RFC3339Nano)
+	b = m.eventTime.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
-	if !m.ReadAt.IsZero() {
+	if !m.readAt.IsZero() {
 		b = append(b, `,"readAt":"`...)
-		b = m.ReadAt.AppendFormat(b, time.RFC3339Nano)
+		b = m.readAt.AppendFormat(b, time.RFC3339Nano)
 		b = append(b, '"')
 	}
-	if m.Position.Topic != "" {
-		b = appendJSONField(b, "topic", m.Position.Topic)
+	if m.topic != "" {
+		b = appendJSONField(b, "topic", m.topic)
 		b = append(b, `,"partition":`...)
-		b = strconv.AppendInt(b, int64(m.Position.Partition), 10)
+		b = strconv.AppendInt(b, int64(m.partition), 10)
 		b = append(b, `,"offset":`...)
-		b = strconv.AppendInt(b, m.Position.Offset, 10)
+		b = strconv.AppendInt(b, m.offset, 10)
 	}
-	if len(m.Variables) > 0 && gjson.ValidBytes(m.Variables) {
+	if vars := t.raw[m.vFrom:m.vTo]; len(vars) > 0 && gjson.ValidBytes(vars) {
 		b = append(b, `,"variables":`...)
-		b = append(b, m.Variables...)
+		b = append(b, vars...)
 	}
-	if m.Detail != "" {
-		b = appendJSONField(b, "detail", m.Detail)
+	if m.detail != "" {
+		b = appendJSONField(b, "detail", m.detail)
 	}
-	b = append(b, '}')
-	t.scratch = b
-	t.change(ChangeMessage, m.EventTime, in, "", b)
+	return append(b, '}')
 }
 
 // IncidentPayload is the JSON payload of a [ChangeIncident] feed entry: part of

@@ -15,7 +15,7 @@ func TestBloomChainFalsePositives(t *testing.T) {
 		entries int
 	}{
 		{"within the first filter", 1 << 16, 50_000},
-		{"grown 64 times", 1 << 12, 250_000},
+		{"grown far past its first filter", 1 << 12, 250_000},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newBloomChain(tt.size)
