@@ -18,38 +18,38 @@ import (
 
 // txn collects the effects of one Apply or Tick in one Pebble batch.
 type txn struct {
-	e          *Engine
-	ctx        context.Context
-	b          *wbatch
-	noSync     bool // commit without fsync (delivery marks: losing them only re-sends)
-	wall       time.Time
-	cnt0       counters
-	accessed   map[string]*group
-	ids        map[string]struct{}
-	feed       int
-	feedFirst  uint64      // seq of the txn's first feed entry
-	pend       []feedEntry // the txn's feed entries, encoded by the commit (writeFeed)
-	pendMsgs   []msgEntry  // the message entries' fields
-	raw        []byte      // payloads and message variables of pend, back to back
-	chunk      []byte      // writeFeed: the chunk being encoded
-	pids       map[string]int
-	scratch    []byte // payload under construction
-	zbuf       []byte // compressed feed chunk
-	pos        map[TopicPartition]int64
-	buf        []byte
-	kbuf       []byte       // key under construction
-	seq        uint64       // batch number (groups remember the last that wrote them)
-	events     int          // messages applied in this txn (several batches under group commit)
-	cs         *commitState // the commit of this batch, once submitted
-	runs       []*run       // finished runs for reuse
-	idArena    []string     // storage for the Entered/Left ids of the batch's outcomes
-	err        error        // first Decider error
-	syms0      int          // symbols before the batch (a rollback forgets the batch's)
-	vbuf       []byte       // changed variables of a merge (copied into the feed)
-	dirty      []*group     // prepare: the groups to write
-	worker     encWorker    // prepare: the second goroutine's share of the group records
-	low        [4]time.Time // per due-item range (floorIndex): the earliest key written (zero: none)
-	tickDel    []string     // due-item keys a lazy Tick round deleted in this txn (Engine.tickDel)
+	e         *Engine
+	ctx       context.Context
+	b         *wbatch
+	noSync    bool // commit without fsync (delivery marks: losing them only re-sends)
+	wall      time.Time
+	cnt0      counters
+	accessed  map[string]*group
+	ids       map[string]struct{}
+	feed      int
+	feedFirst uint64      // seq of the txn's first feed entry
+	pend      []feedEntry // the txn's feed entries, encoded by the commit (writeFeed)
+	pendMsgs  []msgEntry  // the message entries' fields
+	raw       []byte      // payloads and message variables of pend, back to back
+	chunk     []byte      // writeFeed: the chunk being encoded
+	pids      map[string]int
+	scratch   []byte // payload under construction
+	zbuf      []byte // compressed feed chunk
+	pos       map[TopicPartition]int64
+	buf       []byte
+	kbuf      []byte       // key under construction
+	seq       uint64       // batch number (groups remember the last that wrote them)
+	events    int          // messages applied in this txn (several batches under group commit)
+	cs        *commitState // the commit of this batch, once submitted
+	runs      []*run       // finished runs for reuse
+	idArena   []string     // storage for the Entered/Left ids of the batch's outcomes
+	err       error        // first Decider error
+	syms0     int          // symbols before the batch (a rollback forgets the batch's)
+	vbuf      []byte       // changed variables of a merge (copied into the feed)
+	dirty     []*group     // prepare: the groups to write
+	worker    encWorker    // prepare: the second goroutine's share of the group records
+	low       [4]time.Time // per due-item range (floorIndex): the earliest key written (zero: none)
+	tickDel   []string     // due-item keys a lazy Tick round deleted in this txn (Engine.tickDel)
 }
 
 // encWorker holds what the helper goroutine of encodeGroups produced: the
@@ -404,19 +404,19 @@ func (t *txn) group(ck string, create bool) (*group, error) {
 // the next batch's apply: building the JSON payloads of message and element
 // entries, most of the feed, was ≈17 % of the apply thread's time.
 type feedEntry struct {
-	code   byte // kindCode
-	pay    payKind
-	hasIn  bool
-	at     time.Time
-	inKey  int64
-	pid    string
-	ver    int
-	el     string
-	ekey   int64  // payElement: the element instance's key
-	scope  int64  // payElement: its scope's key (0: the root)
-	ekind  string // payElement: the element's kind ("" unknown)
-	from   int    // payRaw: payload in txn.raw[from:to]; payMessage: index in txn.pendMsgs
-	to     int
+	code  byte // kindCode
+	pay   payKind
+	hasIn bool
+	at    time.Time
+	inKey int64
+	pid   string
+	ver   int
+	el    string
+	ekey  int64  // payElement: the element instance's key
+	scope int64  // payElement: its scope's key (0: the root)
+	ekind string // payElement: the element's kind ("" unknown)
+	from  int    // payRaw: payload in txn.raw[from:to]; payMessage: index in txn.pendMsgs
+	to    int
 }
 
 type payKind uint8
