@@ -966,21 +966,22 @@ func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
 		}
 	}
 	// 1. open subscriptions (§4.2), at most once per process id
-	done := map[string]bool{}
-	t.correlateSubs(g, m, out, done, inst)
+	var doneBuf [4]string
+	done := pidSet(doneBuf[:0])
+	t.correlateSubs(g, m, out, &done, inst)
 	// 2. start events (§4.1)
 	for _, s := range startEls {
 		p := s.p
-		if done[p.ID] || activeOf(g, p.ID) != nil {
+		if done.has(p.ID) || activeOf(g, p.ID) != nil {
 			continue
 		}
 		in := t.start(g, p, s.el, m, out)
-		done[p.ID] = true
+		done = append(done, p.ID)
 		if *inst == nil {
 			*inst = in
 		}
 	}
-	if noneStart != nil && !done[noneStart.ID] && activeOf(g, noneStart.ID) == nil {
+	if noneStart != nil && !done.has(noneStart.ID) && activeOf(g, noneStart.ID) == nil {
 		in := t.start(g, noneStart, noneStart.Scope.NoneStart, m, out)
 		if *inst == nil {
 			*inst = in
@@ -1103,20 +1104,21 @@ func activeOf(g *group, pid string) *instance {
 
 // correlateSubs delivers m to the open subscriptions for it: the first
 // instance (oldest) of each process id only.
-func (t *txn) correlateSubs(g *group, m *Message, out *Outcome, done map[string]bool, inst **instance) bool {
+func (t *txn) correlateSubs(g *group, m *Message, out *Outcome, done *pidSet, inst **instance) bool {
 	hit := false
 	try := func(owner *group, in *instance) {
-		if in == nil || in.state != InstanceActive || done[in.pid] {
+		if in == nil || in.state != InstanceActive || done.has(in.pid) {
 			return
 		}
 		for _, ei := range in.elems {
 			if ei.state != ElementActive {
 				continue
 			}
-			for _, tr := range ei.trigs {
-				if tr.msg != m.Name || tr.ck != m.CorrelationKey {
+			for i := range ei.trigs {
+				if tr := &ei.trigs[i]; tr.msg != m.Name || tr.ck != m.CorrelationKey {
 					continue
 				}
+				tr := ei.trigs[i] // fire changes ei.trigs
 				p, err := t.e.process(in.pid, in.ver)
 				if err != nil {
 					// The model is gone: the instance cannot move. Never block
@@ -1124,7 +1126,7 @@ func (t *txn) correlateSubs(g *group, m *Message, out *Outcome, done map[string]
 					t.e.log.Warn("instance of an undeployed model", "instance", in.key, "err", err)
 					return
 				}
-				done[in.pid] = true
+				*done = append(*done, in.pid)
 				if !hit {
 					out.Result, out.InstanceKey, out.ProcessID = Correlated, in.key, in.pid
 					*inst = in
@@ -1173,6 +1175,20 @@ func (t *txn) correlateSubs(g *group, m *Message, out *Outcome, done map[string]
 		g.dirty = true
 	}
 	return hit
+}
+
+// pidSet is the process ids a message has correlated to or started: at
+// most once per process id (§4.1, §4.2). A message meets one or two, so a
+// slice on the caller's stack beats a map (no hashing per instance).
+type pidSet []string
+
+func (s pidSet) has(pid string) bool {
+	for _, p := range s {
+		if p == pid {
+			return true
+		}
+	}
+	return false
 }
 
 // waitsOn reports whether an active instance has a subscription under key ck.
