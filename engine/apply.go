@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -966,8 +967,7 @@ func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
 		}
 	}
 	// 1. open subscriptions (§4.2), at most once per process id
-	var doneBuf [4]string
-	done := pidSet(doneBuf[:0])
+	var done pidSet
 	t.correlateSubs(g, m, out, &done, inst)
 	// 2. start events (§4.1)
 	for _, s := range startEls {
@@ -976,7 +976,7 @@ func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
 			continue
 		}
 		in := t.start(g, p, s.el, m, out)
-		done = append(done, p.ID)
+		done.add(p.ID)
 		if *inst == nil {
 			*inst = in
 		}
@@ -1126,7 +1126,7 @@ func (t *txn) correlateSubs(g *group, m *Message, out *Outcome, done *pidSet, in
 					t.e.log.Warn("instance of an undeployed model", "instance", in.key, "err", err)
 					return
 				}
-				*done = append(*done, in.pid)
+				done.add(in.pid)
 				if !hit {
 					out.Result, out.InstanceKey, out.ProcessID = Correlated, in.key, in.pid
 					*inst = in
@@ -1179,16 +1179,29 @@ func (t *txn) correlateSubs(g *group, m *Message, out *Outcome, done *pidSet, in
 
 // pidSet is the process ids a message has correlated to or started: at
 // most once per process id (§4.1, §4.2). A message meets one or two, so a
-// slice on the caller's stack beats a map (no hashing per instance).
-type pidSet []string
+// few on the caller's stack beat a map (no hashing, no allocation).
+type pidSet struct {
+	n    int
+	ids  [4]string
+	more []string
+}
 
-func (s pidSet) has(pid string) bool {
-	for _, p := range s {
+func (s *pidSet) has(pid string) bool {
+	for _, p := range s.ids[:s.n] {
 		if p == pid {
 			return true
 		}
 	}
-	return false
+	return slices.Contains(s.more, pid)
+}
+
+func (s *pidSet) add(pid string) {
+	if s.n < len(s.ids) {
+		s.ids[s.n] = pid
+		s.n++
+		return
+	}
+	s.more = append(s.more, pid)
 }
 
 // waitsOn reports whether an active instance has a subscription under key ck.
