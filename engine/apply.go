@@ -408,7 +408,7 @@ type feedEntry struct {
 	code  byte // kindCode
 	pay   payKind
 	hasIn bool
-	at    time.Time
+	at    int64 // enc.time of the change time, as the chunk holds it
 	inKey int64
 	pid   string
 	ver   int
@@ -456,7 +456,7 @@ func (t *txn) entry(kind ChangeKind, at time.Time, in *instance, el string) *fee
 		t.feedFirst = t.e.cnt.feed
 	}
 	t.feed++
-	t.pend = append(t.pend, feedEntry{code: kindCode(kind), at: at, el: el})
+	t.pend = append(t.pend, feedEntry{code: kindCode(kind), at: timeCode(at), el: el})
 	fe := &t.pend[len(t.pend)-1]
 	if in != nil {
 		fe.hasIn, fe.inKey, fe.pid, fe.ver = true, in.key, in.pid, in.ver
@@ -498,7 +498,7 @@ func (t *txn) encodeChunk(b []byte, entries []feedEntry) []byte {
 	for i := range entries {
 		fe := &entries[i]
 		e.b = append(e.b, fe.code)
-		e.time(fe.at)
+		e.varint(fe.at)
 		if fe.hasIn {
 			e.varint(fe.inKey)
 			if i, ok := t.pids[fe.pid]; ok {

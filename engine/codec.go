@@ -29,12 +29,15 @@ func (e *enc) bool(v bool) {
 }
 
 // time stores Unix nanoseconds; the zero time is stored as MinInt64.
-func (e *enc) time(t time.Time) {
+func (e *enc) time(t time.Time) { e.varint(timeCode(t)) }
+
+// timeCode is the integer enc.time writes: Unix nanoseconds, MinInt64 for
+// the zero time.
+func timeCode(t time.Time) int64 {
 	if t.IsZero() {
-		e.varint(math.MinInt64)
-		return
+		return math.MinInt64
 	}
-	e.varint(t.UnixNano())
+	return t.UnixNano()
 }
 
 // dec reads what enc wrote; the first error sticks and later reads return
