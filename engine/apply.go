@@ -50,6 +50,8 @@ type txn struct {
 	dirty     []*group     // prepare: the groups to write
 	worker    encWorker    // prepare: the second goroutine's share of the group records
 	low       [4]time.Time // per due-item range (floorIndex): the earliest key written (zero: none)
+	hints     []groupHint  // prefetchKeys: per message of the batch
+	hint      groupHint    // handle: the message's hint (hints[i]), if the batch was prefetched
 	tickDel   []string     // due-item keys a lazy Tick round deleted in this txn (Engine.tickDel)
 }
 
@@ -94,10 +96,11 @@ func (e *Engine) beginAsync(ctx context.Context) *txn {
 		clear(t.pids)
 		clear(t.pend) // drop the strings they point to
 		clear(t.pendMsgs)
+		clear(t.hints)
 		t.b.Reset()
 		*t = txn{
 			b: t.b, accessed: t.accessed, ids: t.ids, pids: t.pids, runs: t.runs, dirty: t.dirty, worker: t.worker, tickDel: t.tickDel[:0],
-			pend: t.pend[:0], pendMsgs: t.pendMsgs[:0], raw: t.raw[:0],
+			pend: t.pend[:0], pendMsgs: t.pendMsgs[:0], raw: t.raw[:0], hints: t.hints[:0],
 			chunk: t.chunk[:0], scratch: t.scratch[:0], vbuf: t.vbuf[:0], zbuf: t.zbuf[:0], buf: t.buf[:0], kbuf: t.kbuf[:0],
 		}
 	}
@@ -364,10 +367,25 @@ func (e *Engine) submit(t *txn) error {
 // group returns the group of a correlation key, loading it from the store on
 // a cache miss; with create it makes an empty one when none exists.
 func (t *txn) group(ck string, create bool) (*group, error) {
+	e := t.e
+	if h := &t.hint; h.known && h.ck == ck {
+		if h.g != nil {
+			return h.g, nil
+		}
+		if g := t.accessed[ck]; g != nil || !create {
+			return g, nil
+		}
+		g := &group{ck: ck} // neither cached nor stored (prefetchKeys)
+		e.groups.add(ck)
+		e.cache[ck] = g
+		e.lruTouch(g)
+		t.accessed[ck] = g
+		h.g = g
+		return g, nil
+	}
 	if g := t.accessed[ck]; g != nil { // the batch's own groups: a small, hot map
 		return g, nil
 	}
-	e := t.e
 	if g := e.cache[ck]; g != nil {
 		e.lruTouch(g)
 		t.accessed[ck] = g
@@ -805,6 +823,7 @@ func (e *Engine) ApplyAsync(ctx context.Context, batch []Message) (*Pending, err
 	} else {
 		t.ctx = ctx
 	}
+	t.hints = t.hints[:0]
 	if len(e.cache) >= e.opts.CacheSize/2 { // misses are likely: read them in key order
 		keys := make([]string, len(batch))
 		for i := range batch {
@@ -818,7 +837,11 @@ func (e *Engine) ApplyAsync(ctx context.Context, batch []Message) (*Pending, err
 	outs := make([]Outcome, len(batch))
 	for i := range batch {
 		m := &batch[i]
+		if len(t.hints) == len(batch) {
+			t.hint = t.hints[i]
+		}
 		t.handle(m, false, &outs[i])
+		t.hint = groupHint{}
 		if t.err != nil {
 			t.rollback()
 			return nil, t.err

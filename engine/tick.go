@@ -1014,21 +1014,27 @@ func (t *txn) prefetch(items []tickItem) error {
 // Bloom filter tells which may be stored) in key order with one iterator.
 func (t *txn) prefetchKeys(keys []string) error {
 	var cks []string
+	hints := t.hints[:0]
 	for _, ck := range keys {
-		if ck == "" || t.accessed[ck] != nil {
-			continue
+		h := groupHint{ck: ck, known: ck != ""}
+		switch {
+		case ck == "":
+		case t.accessed[ck] != nil:
+			h.g = t.accessed[ck]
+		default:
+			if g := t.e.cache[ck]; g != nil {
+				// cached: the batch finds it in its own map from now on
+				t.e.lruTouch(g)
+				t.accessed[ck] = g
+				h.g = g
+			} else if t.e.groups.has(ck) {
+				cks = append(cks, ck)
+				h.known = false // read below, if stored
+			}
 		}
-		if g := t.e.cache[ck]; g != nil {
-			// cached: the batch finds it in its own map from now on
-			t.e.lruTouch(g)
-			t.accessed[ck] = g
-			continue
-		}
-		if !t.e.groups.has(ck) {
-			continue
-		}
-		cks = append(cks, ck)
+		hints = append(hints, h)
 	}
+	t.hints = hints
 	slices.Sort(cks)
 	cks = slices.Compact(cks)
 	if len(cks) < 2 {
@@ -1057,6 +1063,17 @@ func (t *txn) prefetchKeys(keys []string) error {
 		t.accessed[ck] = g
 	}
 	return nil
+}
+
+// groupHint is what prefetchKeys found for one message's correlation key,
+// so that the message's first group lookup needs no map lookup: its group
+// (which stays in txn.accessed for the whole txn), or, with g nil and
+// known, that no group was cached or stored (only an earlier message of the
+// batch can have made it since, and that one is in txn.accessed).
+type groupHint struct {
+	ck    string
+	g     *group
+	known bool
 }
 
 // TrimFeed deletes change-feed entries below seq upTo that every consumer
