@@ -37,6 +37,7 @@ type txn struct {
 	scratch   []byte // payload under construction
 	zbuf      []byte // compressed feed chunk
 	pos       map[TopicPartition]int64
+	bpos      []batchPos // the batch's positions, folded into pos at its end
 	buf       []byte
 	kbuf      []byte       // key under construction
 	seq       uint64       // batch number (groups remember the last that wrote them)
@@ -100,7 +101,7 @@ func (e *Engine) beginAsync(ctx context.Context) *txn {
 		t.b.Reset()
 		*t = txn{
 			b: t.b, accessed: t.accessed, ids: t.ids, pids: t.pids, runs: t.runs, dirty: t.dirty, worker: t.worker, tickDel: t.tickDel[:0],
-			pend: t.pend[:0], pendMsgs: t.pendMsgs[:0], raw: t.raw[:0], hints: t.hints[:0],
+			pend: t.pend[:0], pendMsgs: t.pendMsgs[:0], raw: t.raw[:0], hints: t.hints[:0], bpos: t.bpos[:0],
 			chunk: t.chunk[:0], scratch: t.scratch[:0], vbuf: t.vbuf[:0], zbuf: t.zbuf[:0], buf: t.buf[:0], kbuf: t.kbuf[:0],
 		}
 	}
@@ -823,7 +824,7 @@ func (e *Engine) ApplyAsync(ctx context.Context, batch []Message) (*Pending, err
 	} else {
 		t.ctx = ctx
 	}
-	t.hints = t.hints[:0]
+	t.hints, t.bpos = t.hints[:0], t.bpos[:0]
 	if len(e.cache) >= e.opts.CacheSize/2 { // misses are likely: read them in key order
 		keys := make([]string, len(batch))
 		for i := range batch {
@@ -847,15 +848,10 @@ func (e *Engine) ApplyAsync(ctx context.Context, batch []Message) (*Pending, err
 			return nil, t.err
 		}
 		if m.Position.Topic != "" {
-			if t.pos == nil {
-				t.pos = make(map[TopicPartition]int64)
-			}
-			tp := TopicPartition{Topic: m.Position.Topic, Partition: m.Position.Partition}
-			if next := m.Position.Offset + 1; next > t.pos[tp] && next > e.positions[tp] {
-				t.pos[tp] = next
-			}
+			t.notePosition(m.Position)
 		}
 	}
+	t.foldPositions()
 	if err := ctx.Err(); err != nil {
 		t.rollback()
 		return nil, fmt.Errorf("apply batch: %w", err)
@@ -870,6 +866,41 @@ func (e *Engine) ApplyAsync(ctx context.Context, batch []Message) (*Pending, err
 		return nil, err
 	}
 	return &Pending{e: e, cs: t.cs, outs: outs}, nil
+}
+
+// notePosition records the next offset of a message's partition for the
+// batch: a few partitions per batch, so a short list is cheaper than two
+// map lookups (hashing the topic) per message.
+func (t *txn) notePosition(p Position) {
+	next := p.Offset + 1
+	for i := range t.bpos {
+		if bp := &t.bpos[i]; bp.Partition == p.Partition && bp.Topic == p.Topic {
+			bp.next = max(bp.next, next)
+			return
+		}
+	}
+	t.bpos = append(t.bpos, batchPos{TopicPartition{Topic: p.Topic, Partition: p.Partition}, next})
+}
+
+// foldPositions moves the batch's positions into the txn's, keeping for each
+// partition the highest next offset beyond the one already durable.
+func (t *txn) foldPositions() {
+	for _, bp := range t.bpos {
+		if t.pos == nil {
+			t.pos = make(map[TopicPartition]int64)
+		}
+		if bp.next > t.pos[bp.TopicPartition] && bp.next > t.e.positions[bp.TopicPartition] {
+			t.pos[bp.TopicPartition] = bp.next
+		}
+	}
+	clear(t.bpos) // drop the topic strings
+	t.bpos = t.bpos[:0]
+}
+
+// batchPos is the next offset of a partition in the batch being applied.
+type batchPos struct {
+	TopicPartition
+	next int64
 }
 
 // seen reports whether a message id was applied within the retention window.

@@ -51,6 +51,11 @@ type openedSub struct {
 func (r *run) newElem(el *models.Element, scope int64, state ElementState) *elemInst {
 	r.t.e.cnt.inst++
 	ei := &elemInst{key: r.t.e.cnt.inst, el: el.ID, state: state, scope: scope, start: r.at}
+	if state == ElementActive {
+		if n := trigCap(el); n > 1 { // one trigger: append allocates just that
+			ei.trigs = make([]trigger, 0, n)
+		}
+	}
 	r.in.elems = append(r.in.elems, ei)
 	r.t.elementChange(ChangeElementStarted, r, ei, el)
 	if r.out != nil {
@@ -65,6 +70,29 @@ func (r *run) newElem(el *models.Element, scope int64, state ElementState) *elem
 		}
 	}
 	return ei
+}
+
+// trigCap is how many triggers an active element opens at most when it is
+// entered (its boundary events, the branches of an event-based gateway, the
+// event sub-process starts of a sub-process, its own catch), so that they
+// are allocated once.
+func trigCap(el *models.Element) int {
+	n := len(el.Boundaries)
+	switch el.Kind {
+	case models.EventBasedGateway:
+		n += len(el.Outgoing)
+	case models.SubProcess:
+		if el.Inner != nil {
+			for _, esp := range el.Inner.EventSubProcesses {
+				if esp.Inner != nil {
+					n += len(esp.Inner.MessageStarts) + len(esp.Inner.TimerStarts)
+				}
+			}
+		}
+	case models.IntermediateCatchEvent, models.ReceiveTask:
+		n++
+	}
+	return n
 }
 
 func (r *run) leave(ei *elemInst, state ElementState) {
