@@ -203,6 +203,7 @@ func setup(ctx context.Context, cfg *config.Config, opts appOptions) (_ *app, er
 		return nil, fmt.Errorf("open engine: %w", err)
 	}
 	a.onStop("engine", func(context.Context) error { return a.engine.Close() })
+	a.reg.MustRegister(newEngineCollector(a.engine))
 	a.ready("engine", func() (bool, any) { return true, "store open" })
 
 	// 5. Actions relay: outbox → Kafka topics and webhooks. Built before the

@@ -177,6 +177,9 @@ func runBenchIngest(ctx context.Context, out io.Writer, o benchOptions) error {
 		outside.Round(time.Millisecond), pct(outside, res.elapsed), res.joined.Round(time.Millisecond), res.idle.Round(time.Millisecond), rate(res.events, inEngine))
 	fmt.Fprintf(out, "          process CPU %.1f µs/event (%.2f cores)\n",
 		float64(res.cpu.Microseconds())/float64(max(res.events, 1)), res.cpu.Seconds()/res.elapsed.Seconds())
+	st, per := res.store, float64(max(res.events, 1))
+	fmt.Fprintf(out, "          store: WAL %.0f B/event, flushed %.0f B/event (%d flushes), compacted %.0f B/event (%d compactions), debt at the end %d MiB, L0 %d sublevels\n",
+		float64(st.WALBytes)/per, float64(st.FlushedBytes)/per, st.Flushes, float64(st.CompactedBytes)/per, st.Compactions, st.CompactionDebt>>20, st.L0Sublevels)
 	if res.latN > 0 {
 		fmt.Fprintf(out, "latency:  %d of %d events paced at %d/s for %s (%s/s produced) applied: p50 %s p99 %s max %s (produce to applied)\n",
 			res.latN, res.latSent, o.pacedRate, o.pacedFor, rate(res.latSent, o.pacedFor),
@@ -401,6 +404,7 @@ type trackerResult struct {
 	idle           time.Duration // the consumer had no batch for the engine
 	joined         time.Duration // from the start to the first applied batch
 	cpu            time.Duration // process CPU time of the run
+	store          engine.Stats  // the engine's store at the end of the run
 	batches        int
 	p50, p99, pmax time.Duration
 }
@@ -526,6 +530,9 @@ wait:
 		}
 	}
 	res.elapsed, res.cpu = time.Since(began), cpuTime()-cpu0
+	if res.store, err = eng.Stats(); err != nil {
+		return res, err
+	}
 	if o.memProfile != "" {
 		if err := writeHeapProfile(o.memProfile); err != nil {
 			return res, err

@@ -165,6 +165,15 @@ func TestAppInProcess(t *testing.T) {
 	if !strings.Contains(string(body), "go_goroutines") {
 		t.Fatalf("metrics lack go_goroutines")
 	}
+	// the engine's store figures: opening the store logged its format record
+	for _, name := range []string{"tracker_engine_cached_groups ", "tracker_engine_store_compaction_debt_bytes ", "tracker_engine_store_l0_sublevels "} {
+		if !strings.Contains(string(body), "\n"+name) {
+			t.Errorf("metrics lack %s", name)
+		}
+	}
+	if m := regexp.MustCompile(`\ntracker_engine_store_wal_bytes_total (\S+)`).FindStringSubmatch(string(body)); m == nil || m[1] == "0" {
+		t.Errorf("tracker_engine_store_wal_bytes_total: %q", m)
+	}
 	resp, err = http.Get("http://" + a.http.Addr() + "/api/v1/models")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("models: %v %v", resp, err)
