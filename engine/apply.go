@@ -1382,7 +1382,7 @@ func (t *txn) start(g *group, p *models.Process, s *models.Element, m *Message, 
 	r := t.newRun(g, in, p, m.EventTime, out)
 	t.change(ChangeInstanceStarted, m.EventTime, in, s.ID, ckPayload(t.scratch[:0], g.ck))
 	t.e.cnt.inst++
-	root := &elemInst{key: t.e.cnt.inst, el: p.ID, state: ElementActive, start: m.EventTime, root: true}
+	root := &elemInst{key: t.e.cnt.inst, el: p.ID, state: ElementActive, start: stampOf(m.EventTime), root: true}
 	in.elems = append(in.elems, root)
 	r.openEventSubs(root, p.Scope)
 	r.merge(m.Variables)

@@ -213,6 +213,50 @@ func (d *dec) rel3(base time.Time) time.Time {
 	return time.Unix(0, base.UnixNano()+ns).UTC()
 }
 
+// stamp is a time as Unix nanoseconds, stampZero for the zero time: 8 bytes
+// and no pointer (a time.Time is 24 with one), for the element instances
+// that every active instance holds. It keeps no location: times read back
+// are UTC, as times decoded from the store always were.
+type stamp int64
+
+const stampZero = stamp(math.MinInt64)
+
+func stampOf(t time.Time) stamp {
+	if t.IsZero() {
+		return stampZero
+	}
+	return stamp(t.UnixNano())
+}
+
+func (s stamp) time() time.Time {
+	if s == stampZero {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s)).UTC()
+}
+
+// enc.relStamp writes a stamp as rel3 writes a time; dec.rel3Stamp and
+// dec.relStamp read what rel3 and rel wrote.
+func (e *enc) relStamp(s stamp, base time.Time) {
+	e.ctime(int64(s)-base.UnixNano(), s == stampZero)
+}
+
+func (d *dec) rel3Stamp(base time.Time) stamp {
+	ns, zero := d.ctime()
+	if zero {
+		return stampZero
+	}
+	return stamp(base.UnixNano() + ns)
+}
+
+func (d *dec) relStamp(base time.Time) stamp {
+	v := d.varint()
+	if v == math.MinInt64 || d.err != nil {
+		return stampZero
+	}
+	return stamp(base.UnixNano() + v)
+}
+
 // symtab is a record's table of correlation keys (group record v3): a key
 // written again is a one-byte reference to its first occurrence. Encoder
 // and decoder fill it the same way, so it is not stored.

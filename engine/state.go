@@ -56,8 +56,8 @@ type elemInst struct {
 	el    string
 	state ElementState
 	scope int64 // key of the enclosing scope's element instance (0 for root)
-	start time.Time
-	end   time.Time
+	start stamp
+	end   stamp
 	root  bool
 	trigs []trigger
 }
@@ -154,8 +154,8 @@ func encodeDoneElem(e *enc, ei *elemInst, base time.Time, baseKey int64, sy *sym
 	e.gsym(sy, ei.el)
 	e.b = append(e.b, stateCode(ei.state))
 	e.scope(ei.scope, ei.key)
-	e.rel3(ei.start, base)
-	e.rel3(ei.end, base)
+	e.relStamp(ei.start, base)
+	e.relStamp(ei.end, base)
 }
 
 // scope stores an element instance's scope key relative to its own key
@@ -188,8 +188,8 @@ func decodeDoneElems(v []byte, base time.Time, baseKey int64, sy *symbols) ([]*e
 		ei.el = d.gsym(sy)
 		ei.state = stateOf(d.byte())
 		ei.scope = d.scope(ei.key)
-		ei.start = d.rel3(base)
-		ei.end = d.rel3(base)
+		ei.start = d.rel3Stamp(base)
+		ei.end = d.rel3Stamp(base)
 		out = append(out, ei)
 	}
 	if d.err != nil {
@@ -211,8 +211,8 @@ func decodeDoneElemsV2(v []byte, base time.Time) ([]*elemInst, error) {
 		ei.el = d.str()
 		ei.state = stateOf(d.byte())
 		ei.scope = d.varint()
-		ei.start = d.rel(base)
-		ei.end = d.rel(base)
+		ei.start = d.relStamp(base)
+		ei.end = d.relStamp(base)
 		out = append(out, ei)
 	}
 	if d.err != nil {
@@ -281,8 +281,8 @@ func encodeInstance(e *enc, tab *symtab, sy *symbols, in *instance) {
 		}
 		e.b = append(e.b, st)
 		e.scope(ei.scope, ei.key)
-		e.rel3(ei.start, in.start)
-		e.rel3(ei.end, in.start)
+		e.relStamp(ei.start, in.start)
+		e.relStamp(ei.end, in.start)
 		e.uvarint(uint64(len(ei.trigs)))
 		for _, t := range ei.trigs {
 			e.gsym(sy, t.target)
@@ -451,8 +451,8 @@ func decodeInstance(d *dec, tab *symtab, sy *symbols) *instance {
 			in.unarchived = true // a root that ended
 		}
 		ei.scope = d.scope(ei.key)
-		ei.start = d.rel3(in.start)
-		ei.end = d.rel3(in.start)
+		ei.start = d.rel3Stamp(in.start)
+		ei.end = d.rel3Stamp(in.start)
 		m := d.count()
 		for j := 0; j < m && d.err == nil; j++ {
 			var t trigger
@@ -546,8 +546,8 @@ func decodeInstanceV2(d *dec) *instance {
 			in.unarchived = true // a v1 record, or a root that ended
 		}
 		ei.scope = d.varint()
-		ei.start = d.rel(in.start)
-		ei.end = d.rel(in.start)
+		ei.start = d.relStamp(in.start)
+		ei.end = d.relStamp(in.start)
 		ei.root = d.bool()
 		m := d.count()
 		for j := 0; j < m && d.err == nil; j++ {

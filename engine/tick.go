@@ -570,7 +570,7 @@ func (e *Engine) view(in *instance, done []*elemInst) InstanceView {
 				continue
 			}
 		} else {
-			ev := ElementView{Key: ei.key, ElementID: ei.el, State: ei.state, ScopeKey: ei.scope, StartedAt: ei.start, EndedAt: ei.end}
+			ev := ElementView{Key: ei.key, ElementID: ei.el, State: ei.state, ScopeKey: ei.scope, StartedAt: ei.start.time(), EndedAt: ei.end.time()}
 			if ev.ScopeKey == rootKey {
 				ev.ScopeKey = 0
 			}

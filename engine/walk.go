@@ -50,7 +50,7 @@ type openedSub struct {
 
 func (r *run) newElem(el *models.Element, scope int64, state ElementState) *elemInst {
 	r.t.e.cnt.inst++
-	ei := &elemInst{key: r.t.e.cnt.inst, el: el.ID, state: state, scope: scope, start: r.at}
+	ei := &elemInst{key: r.t.e.cnt.inst, el: el.ID, state: state, scope: scope, start: stampOf(r.at)}
 	if state == ElementActive {
 		if n := trigCap(el); n > 1 { // one trigger: append allocates just that
 			ei.trigs = make([]trigger, 0, n)
@@ -62,7 +62,7 @@ func (r *run) newElem(el *models.Element, scope int64, state ElementState) *elem
 		r.out.Entered = append(r.out.Entered, el.ID)
 	}
 	if state == ElementSkipped {
-		ei.end = r.at
+		ei.end = stampOf(r.at)
 		r.in.unarchived = true
 		r.t.elementChange(ChangeElementSkipped, r, ei, el)
 		if r.out != nil {
@@ -101,7 +101,7 @@ func (r *run) leave(ei *elemInst, state ElementState) {
 	}
 	r.cancelTrigs(ei, func(trigger) bool { return true })
 	ei.state = state
-	ei.end = r.at
+	ei.end = stampOf(r.at)
 	if ei.root {
 		return
 	}
