@@ -213,32 +213,38 @@ func (d *dec) rel3(base time.Time) time.Time {
 	return time.Unix(0, base.UnixNano()+ns).UTC()
 }
 
-// stamp is a time as Unix nanoseconds, stampZero for the zero time: 8 bytes
-// and no pointer (a time.Time is 24 with one), for the element instances
-// that every active instance holds. It keeps no location: times read back
-// are UTC, as times decoded from the store always were.
+// stamp is a time as Unix nanoseconds with the sign bit flipped, so that
+// the zero value is the zero time (nanoseconds MinInt64, a time outside what
+// UnixNano represents): 8 bytes and no pointer (a time.Time is 24 with one),
+// for the element instances and triggers that every active instance holds.
+// It keeps no location: times read back are UTC, as times decoded from the
+// store always were.
 type stamp int64
 
-const stampZero = stamp(math.MinInt64)
+const stampZero stamp = 0
+
+func stampNS(ns int64) stamp { return stamp(ns ^ math.MinInt64) }
 
 func stampOf(t time.Time) stamp {
 	if t.IsZero() {
 		return stampZero
 	}
-	return stamp(t.UnixNano())
+	return stampNS(t.UnixNano())
 }
+
+func (s stamp) ns() int64 { return int64(s) ^ math.MinInt64 }
 
 func (s stamp) time() time.Time {
 	if s == stampZero {
 		return time.Time{}
 	}
-	return time.Unix(0, int64(s)).UTC()
+	return time.Unix(0, s.ns()).UTC()
 }
 
 // enc.relStamp writes a stamp as rel3 writes a time; dec.rel3Stamp and
 // dec.relStamp read what rel3 and rel wrote.
 func (e *enc) relStamp(s stamp, base time.Time) {
-	e.ctime(int64(s)-base.UnixNano(), s == stampZero)
+	e.ctime(s.ns()-base.UnixNano(), s == stampZero)
 }
 
 func (d *dec) rel3Stamp(base time.Time) stamp {
@@ -246,7 +252,7 @@ func (d *dec) rel3Stamp(base time.Time) stamp {
 	if zero {
 		return stampZero
 	}
-	return stamp(base.UnixNano() + ns)
+	return stampNS(base.UnixNano() + ns)
 }
 
 func (d *dec) relStamp(base time.Time) stamp {
@@ -254,7 +260,7 @@ func (d *dec) relStamp(base time.Time) stamp {
 	if v == math.MinInt64 || d.err != nil {
 		return stampZero
 	}
-	return stamp(base.UnixNano() + v)
+	return stampNS(base.UnixNano() + v)
 }
 
 // symtab is a record's table of correlation keys (group record v3): a key

@@ -94,7 +94,7 @@ func groupViews(t *testing.T, e *Engine, g *group, sy *symbols) string {
 		parts = append(parts, string(v))
 		for _, ei := range in.elems { // what the view leaves out: triggers
 			for _, tr := range ei.trigs {
-				parts = append(parts, fmt.Sprintf("trig %d %s %s %s %s %d %s", ei.key, tr.target, tr.msg, tr.ck, tr.due.Format(time.RFC3339Nano), tr.fired, tr.flow))
+				parts = append(parts, fmt.Sprintf("trig %d %s %s %s %s %d %s", ei.key, tr.target, tr.msg, tr.ck, tr.due.time().Format(time.RFC3339Nano), tr.fired, tr.flow))
 			}
 		}
 		for _, j := range in.joins {

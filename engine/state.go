@@ -70,7 +70,7 @@ type trigger struct {
 	target string
 	msg    string // message name; "" for timers
 	ck     string
-	due    time.Time
+	due    stamp // timers
 	fired  int
 	flow   string // deferred choice: the branch this trigger selects
 }
@@ -288,7 +288,7 @@ func encodeInstance(e *enc, tab *symtab, sy *symbols, in *instance) {
 			e.gsym(sy, t.target)
 			e.gsym(sy, t.msg)
 			e.sym(tab, t.ck)
-			e.rel3(t.due, in.start)
+			e.relStamp(t.due, in.start)
 			e.int(t.fired)
 			e.gsym(sy, t.flow)
 		}
@@ -459,7 +459,7 @@ func decodeInstance(d *dec, tab *symtab, sy *symbols) *instance {
 			t.target = d.gsym(sy)
 			t.msg = d.gsym(sy)
 			t.ck = d.sym(tab)
-			t.due = d.rel3(in.start)
+			t.due = d.rel3Stamp(in.start)
 			t.fired = d.int()
 			t.flow = d.gsym(sy)
 			ei.trigs = append(ei.trigs, t)
@@ -557,7 +557,7 @@ func decodeInstanceV2(d *dec) *instance {
 			if t.ck = d.str(); t.ck == "" {
 				t.ck = in.ck
 			}
-			t.due = d.time()
+			t.due = stampOf(d.time())
 			t.fired = d.int()
 			t.flow = d.str()
 			ei.trigs = append(ei.trigs, t)

@@ -392,13 +392,13 @@ func (t *txn) tickItem(it tickItem, res *TickResult) {
 			return
 		}
 		for _, tr := range ei.trigs {
-			if tr.msg == "" && tr.target == it.target && tr.due.Equal(it.at) {
+			if tr.msg == "" && tr.target == it.target && tr.due == stampOf(it.at) {
 				p, err := t.e.process(in.pid, in.ver)
 				if err != nil {
 					t.e.log.Warn("timer of an instance of an undeployed model dropped", "instance", in.key, "err", err)
 					return
 				}
-				r := t.newRun(g, in, p, tr.due, nil)
+				r := t.newRun(g, in, p, tr.due.time(), nil)
 				r.timer = true
 				r.fire(ei, tr, nil)
 				r.finish()
@@ -588,7 +588,7 @@ func (e *Engine) view(in *instance, done []*elemInst) InstanceView {
 			if tr.msg != "" {
 				iv.Subscriptions = append(iv.Subscriptions, SubscriptionView{ElementID: tr.target, MessageName: tr.msg, CorrelationKey: tr.ck})
 			} else {
-				iv.Timers = append(iv.Timers, TimerView{ElementID: tr.target, Due: tr.due})
+				iv.Timers = append(iv.Timers, TimerView{ElementID: tr.target, Due: tr.due.time()})
 			}
 		}
 	}

@@ -199,7 +199,7 @@ func (r *run) arm(ei *elemInst, target *models.Element, base time.Time, fired in
 			return
 		}
 	}
-	ei.trigs = append(ei.trigs, trigger{target: target.ID, due: due, fired: fired})
+	ei.trigs = append(ei.trigs, trigger{target: target.ID, due: stampOf(due), fired: fired})
 	r.t.kbuf = appendTimerKey(r.t.kbuf, due, r.in.key, ei.key, target.ID)
 	r.t.b.Set(r.t.kbuf, unsafe.Slice(unsafe.StringData(r.g.ck), len(r.g.ck)), nil) // Set copies; never written to
 	r.t.lowerFloor(pTimer, due)
@@ -658,9 +658,9 @@ func (r *run) rearm(ei *elemInst, tr trigger) {
 	if tr.msg != "" {
 		return
 	}
-	r.cancelTrigs(ei, func(t trigger) bool { return t.target == tr.target && t.due.Equal(tr.due) && t.msg == "" })
+	r.cancelTrigs(ei, func(t trigger) bool { return t.target == tr.target && t.due == tr.due && t.msg == "" })
 	if target := r.p.Elements[tr.target]; target != nil && target.Timer != nil {
-		r.arm(ei, target, tr.due, tr.fired+1)
+		r.arm(ei, target, tr.due.time(), tr.fired+1)
 	}
 }
 
