@@ -44,7 +44,8 @@ type txn struct {
 	events    int          // messages applied in this txn (several batches under group commit)
 	cs        *commitState // the commit of this batch, once submitted
 	runs      []*run       // finished runs for reuse
-	idArena   []string     // storage for the Entered/Left ids of the batch's outcomes
+	idArena   []string     // storage for the Entered/Left ids of the outcomes (keepIDs)
+	idScratch [8]string    // an outcome's ids while its message is handled
 	err       error        // first Decider error
 	syms0     int          // symbols before the batch (a rollback forgets the batch's)
 	vbuf      []byte       // changed variables of a merge (copied into the feed)
@@ -977,23 +978,31 @@ func (t *txn) handle(m *Message, released bool, out *Outcome) {
 		t.b.Set(dedupeKey(day(t.wall), m.ID), nil, nil)
 	}
 	var in *instance
-	// the usual few element ids entered and left share one allocation per
-	// 64 messages (outcomes outlive the batch: the arena is never reused)
-	if len(t.idArena) < 8 {
-		t.idArena = make([]string, 8*64)
-	}
-	ids := t.idArena[:8:8]
-	t.idArena = t.idArena[8:]
-	out.Entered, out.Left = ids[0:0:4], ids[4:4:8]
+	// the element ids entered and left are gathered in scratch space, then
+	// packed into the txn's id arena
+	out.Entered, out.Left = t.idScratch[0:0:4], t.idScratch[4:4:8]
 	t.route(m, released, out, &in)
-	if len(out.Entered) == 0 {
-		out.Entered = nil
-	}
-	if len(out.Left) == 0 {
-		out.Left = nil
-	}
+	out.Entered, out.Left = t.keepIDs(out.Entered), t.keepIDs(out.Left)
 	t.messageChange(m, out, in)
 }
+
+// keepIDs copies an outcome's element ids into the id arena, which they
+// share with the ids of the outcomes before them: one allocation per few
+// hundred messages. Outcomes outlive the batch, so the arena's used part is
+// never written again; each outcome's slice is capped at its own ids.
+func (t *txn) keepIDs(ids []string) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	if cap(t.idArena)-len(t.idArena) < len(ids) {
+		t.idArena = make([]string, 0, max(idArenaChunk, len(ids)))
+	}
+	from := len(t.idArena)
+	t.idArena = append(t.idArena, ids...)
+	return t.idArena[from:len(t.idArena):len(t.idArena)]
+}
+
+const idArenaChunk = 1024
 
 func (t *txn) route(m *Message, released bool, out *Outcome, inst **instance) {
 	e := t.e
