@@ -1307,9 +1307,10 @@ func (t *txn) freeRun(r *run) {
 // subscriptions it opened, earliest event time first.
 func (r *run) finish() {
 	r.drain()
-	for len(r.opened) > 0 {
-		o := r.opened[0]
-		r.opened = r.opened[1:]
+	// by index: firing appends to r.opened, and slicing off the front would
+	// shrink the capacity the run keeps for reuse (freeRun)
+	for i := 0; i < len(r.opened); i++ {
+		o := r.opened[i]
 		if o.ei.state != ElementActive {
 			continue
 		}
