@@ -269,7 +269,8 @@ func (r *run) drain() {
 		}
 		if len(r.checks) > 0 {
 			s := r.checks[0]
-			r.checks = r.checks[1:]
+			// shift, not reslice: the run keeps the capacity for reuse
+			r.checks = r.checks[:copy(r.checks, r.checks[1:])]
 			r.checkScope(s)
 		}
 	}
