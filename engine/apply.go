@@ -428,15 +428,15 @@ type feedEntry struct {
 	code  byte // kindCode
 	pay   payKind
 	hasIn bool
+	ver   int32 // the instance's process version
 	at    int64 // enc.time of the change time, as the chunk holds it
 	inKey int64
 	pid   string
-	ver   int
 	el    string
-	ekey  int64  // payElement: the element instance's key
-	scope int64  // payElement: its scope's key (0: the root)
-	ekind string // payElement: the element's kind ("" unknown)
-	from  int    // payRaw: payload in txn.raw[from:to]; payMessage: index in txn.pendMsgs
+	ekey  int64           // payElement: the element instance's key
+	scope int64           // payElement: its scope's key (0: the root)
+	elem  *models.Element // payElement: the element, for its kind (nil: unknown)
+	from  int             // payRaw: payload in txn.raw[from:to]; payMessage: index in txn.pendMsgs
 	to    int
 }
 
@@ -479,7 +479,7 @@ func (t *txn) entry(kind ChangeKind, at time.Time, in *instance, el string) *fee
 	t.pend = append(t.pend, feedEntry{code: kindCode(kind), at: timeCode(at), el: el})
 	fe := &t.pend[len(t.pend)-1]
 	if in != nil {
-		fe.hasIn, fe.inKey, fe.pid, fe.ver = true, in.key, in.pid, in.ver
+		fe.hasIn, fe.inKey, fe.pid, fe.ver = true, in.key, in.pid, int32(in.ver)
 	}
 	return fe
 }
@@ -528,7 +528,7 @@ func (t *txn) encodeChunk(b []byte, entries []feedEntry) []byte {
 				e.uvarint(0)
 				e.str(fe.pid)
 			}
-			e.int(fe.ver)
+			e.int(int(fe.ver))
 		} else {
 			e.varint(0)
 		}
@@ -572,9 +572,7 @@ func (t *txn) elementChange(kind ChangeKind, r *run, ei *elemInst, el *models.El
 	if len(r.in.elems) > 0 && fe.scope == r.in.elems[0].key {
 		fe.scope = 0
 	}
-	if el != nil {
-		fe.ekind = string(el.Kind)
-	}
+	fe.elem = el
 }
 
 // elementPayload appends the JSON payload of an element entry.
@@ -583,9 +581,9 @@ func elementPayload(p []byte, fe *feedEntry) []byte {
 	p = strconv.AppendInt(p, fe.ekey, 10)
 	p = append(p, `,"scopeKey":`...)
 	p = strconv.AppendInt(p, fe.scope, 10)
-	if fe.ekind != "" {
+	if fe.elem != nil && fe.elem.Kind != "" {
 		p = append(p, `,"kind":"`...) // element kinds are plain identifiers
-		p = append(p, fe.ekind...)
+		p = append(p, fe.elem.Kind...)
 		p = append(p, '"')
 	}
 	if kindOf(fe.code) == ChangeElementSkipped {
