@@ -425,19 +425,15 @@ func (t *txn) group(ck string, create bool) (*group, error) {
 // the next batch's apply: building the JSON payloads of message and element
 // entries, most of the feed, was ≈17 % of the apply thread's time.
 type feedEntry struct {
-	code  byte // kindCode
-	pay   payKind
-	hasIn bool
-	ver   int32 // the instance's process version
-	at    int64 // enc.time of the change time, as the chunk holds it
-	inKey int64
-	pid   string
-	el    string
-	ekey  int64           // payElement: the element instance's key
-	scope int64           // payElement: its scope's key (0: the root)
-	elem  *models.Element // payElement: the element, for its kind (nil: unknown)
-	from  int             // payRaw: payload in txn.raw[from:to]; payMessage: index in txn.pendMsgs
-	to    int
+	code byte // kindCode
+	pay  payKind
+	at   int64     // enc.time of the change time, as the chunk holds it
+	in   *instance // nil: none (only its key, process id and version are read, which never change)
+	el   string
+	elem *models.Element // payElement: the element, for its kind (nil: unknown)
+	// payElement: the element instance's key and its scope's (0: the root);
+	// payRaw: the payload is txn.raw[a:b]; payMessage: a indexes txn.pendMsgs
+	a, b int64
 }
 
 type payKind uint8
@@ -479,7 +475,7 @@ func (t *txn) entry(kind ChangeKind, at time.Time, in *instance, el string) *fee
 	t.pend = append(t.pend, feedEntry{code: kindCode(kind), at: timeCode(at), el: el})
 	fe := &t.pend[len(t.pend)-1]
 	if in != nil {
-		fe.hasIn, fe.inKey, fe.pid, fe.ver = true, in.key, in.pid, int32(in.ver)
+		fe.in = in
 	}
 	return fe
 }
@@ -488,9 +484,9 @@ func (t *txn) entry(kind ChangeKind, at time.Time, in *instance, el string) *fee
 // (copied: the caller may reuse it).
 func (t *txn) change(kind ChangeKind, at time.Time, in *instance, el string, payload []byte) {
 	fe := t.entry(kind, at, in, el)
-	fe.pay, fe.from = payRaw, len(t.raw)
+	fe.pay, fe.a = payRaw, int64(len(t.raw))
 	t.raw = append(t.raw, payload...)
-	fe.to = len(t.raw)
+	fe.b = int64(len(t.raw))
 }
 
 // writeFeed encodes the txn's feed entries into chunk records and adds them
@@ -519,29 +515,29 @@ func (t *txn) encodeChunk(b []byte, entries []feedEntry) []byte {
 		fe := &entries[i]
 		e.b = append(e.b, fe.code)
 		e.varint(fe.at)
-		if fe.hasIn {
-			e.varint(fe.inKey)
-			if i, ok := t.pids[fe.pid]; ok {
+		if in := fe.in; in != nil {
+			e.varint(in.key)
+			if i, ok := t.pids[in.pid]; ok {
 				e.uvarint(uint64(i + 1))
 			} else {
-				t.pids[fe.pid] = len(t.pids)
+				t.pids[in.pid] = len(t.pids)
 				e.uvarint(0)
-				e.str(fe.pid)
+				e.str(in.pid)
 			}
-			e.int(int(fe.ver))
+			e.int(in.ver)
 		} else {
 			e.varint(0)
 		}
 		e.str(fe.el)
 		switch fe.pay {
 		case payMessage:
-			t.scratch = t.messagePayload(t.scratch[:0], &t.pendMsgs[fe.from])
+			t.scratch = t.messagePayload(t.scratch[:0], &t.pendMsgs[fe.a])
 			e.bytes(t.scratch)
 		case payElement:
 			t.scratch = elementPayload(t.scratch[:0], fe)
 			e.bytes(t.scratch)
 		default:
-			e.bytes(t.raw[fe.from:fe.to])
+			e.bytes(t.raw[fe.a:fe.b])
 		}
 	}
 	return e.b
@@ -568,9 +564,9 @@ func (t *txn) elementChange(kind ChangeKind, r *run, ei *elemInst, el *models.El
 		return
 	}
 	fe := t.entry(kind, r.at, r.in, ei.el)
-	fe.pay, fe.ekey, fe.scope = payElement, ei.key, ei.scope
-	if len(r.in.elems) > 0 && fe.scope == r.in.elems[0].key {
-		fe.scope = 0
+	fe.pay, fe.a, fe.b = payElement, ei.key, ei.scope
+	if len(r.in.elems) > 0 && fe.b == r.in.elems[0].key {
+		fe.b = 0
 	}
 	fe.elem = el
 }
@@ -578,9 +574,9 @@ func (t *txn) elementChange(kind ChangeKind, r *run, ei *elemInst, el *models.El
 // elementPayload appends the JSON payload of an element entry.
 func elementPayload(p []byte, fe *feedEntry) []byte {
 	p = append(p, `{"elementKey":`...)
-	p = strconv.AppendInt(p, fe.ekey, 10)
+	p = strconv.AppendInt(p, fe.a, 10)
 	p = append(p, `,"scopeKey":`...)
-	p = strconv.AppendInt(p, fe.scope, 10)
+	p = strconv.AppendInt(p, fe.b, 10)
 	if fe.elem != nil && fe.elem.Kind != "" {
 		p = append(p, `,"kind":"`...) // element kinds are plain identifiers
 		p = append(p, fe.elem.Kind...)
@@ -612,7 +608,7 @@ type messagePayload struct {
 
 func (t *txn) messageChange(m *Message, out *Outcome, in *instance) {
 	fe := t.entry(ChangeMessage, m.EventTime, in, "")
-	fe.pay, fe.from = payMessage, len(t.pendMsgs)
+	fe.pay, fe.a = payMessage, int64(len(t.pendMsgs))
 	t.pendMsgs = append(t.pendMsgs, msgEntry{
 		id: m.ID, name: m.Name, ck: m.CorrelationKey, source: m.Source, detail: m.Detail,
 		topic: m.Position.Topic, partition: m.Position.Partition, offset: m.Position.Offset,

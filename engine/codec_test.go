@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // FuzzDecodeGroup feeds damaged group records to the decoder: it must fail
@@ -99,5 +100,13 @@ func TestInstanceElementTimes(t *testing.T) {
 				t.Errorf("%s: timer %s due %v, not after %v", phase, tm.ElementID, tm.Due, at)
 			}
 		}
+	}
+}
+
+// Feed entries are written for every change of a group commit (tens of
+// thousands per commit): they are kept to one cache line.
+func TestFeedEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(feedEntry{}); n > 64 {
+		t.Errorf("feedEntry is %d bytes, want at most 64", n)
 	}
 }
