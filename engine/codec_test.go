@@ -110,3 +110,14 @@ func TestFeedEntrySize(t *testing.T) {
 		t.Errorf("feedEntry is %d bytes, want at most 64", n)
 	}
 }
+
+func TestKindCode(t *testing.T) {
+	for i, k := range changeKinds {
+		if c := kindCode(k); int(c) != i || kindOf(c) != k {
+			t.Errorf("kindCode(%s) = %d, want %d", k, c, i)
+		}
+	}
+	if c := kindCode("nonsense"); c != 255 {
+		t.Errorf("kindCode of an unknown kind = %d, want 255", c)
+	}
+}

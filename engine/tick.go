@@ -878,11 +878,36 @@ var changeKinds = [...]ChangeKind{
 	ChangeIncident, ChangeAction, ChangeActionUpdated, ChangeIgnored,
 }
 
+// kindCode is the index of k in changeKinds (255: unknown), as a switch:
+// it runs for every feed entry (TestKindCode keeps the two in step).
 func kindCode(k ChangeKind) byte {
-	for i, x := range changeKinds {
-		if x == k {
-			return byte(i)
-		}
+	switch k {
+	case ChangeInstanceStarted:
+		return 0
+	case ChangeInstanceCompleted:
+		return 1
+	case ChangeInstanceCancelled:
+		return 2
+	case ChangeElementStarted:
+		return 3
+	case ChangeElementCompleted:
+		return 4
+	case ChangeElementSkipped:
+		return 5
+	case ChangeElementTerminated:
+		return 6
+	case ChangeVariables:
+		return 7
+	case ChangeMessage:
+		return 8
+	case ChangeIncident:
+		return 9
+	case ChangeAction:
+		return 10
+	case ChangeActionUpdated:
+		return 11
+	case ChangeIgnored:
+		return 12
 	}
 	return 255
 }
