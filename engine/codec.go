@@ -137,15 +137,6 @@ func (d *dec) count() int {
 	return int(n)
 }
 
-// rel reads a time relative to base (v2 records; the zero time is MinInt64).
-func (d *dec) rel(base time.Time) time.Time {
-	v := d.varint()
-	if v == math.MinInt64 || d.err != nil {
-		return time.Time{}
-	}
-	return time.Unix(0, base.UnixNano()+v).UTC()
-}
-
 func (d *dec) byte() byte {
 	if d.err != nil {
 		return 0
@@ -241,8 +232,9 @@ func (s stamp) time() time.Time {
 	return time.Unix(0, s.ns()).UTC()
 }
 
-// enc.relStamp writes a stamp as rel3 writes a time; dec.rel3Stamp and
-// dec.relStamp read what rel3 and rel wrote.
+// enc.relStamp writes a stamp as rel3 writes a time; dec.rel3Stamp reads
+// what rel3 wrote, dec.relStamp a time relative to base in v2 records
+// (varint nanoseconds, MinInt64 for the zero time).
 func (e *enc) relStamp(s stamp, base time.Time) {
 	e.ctime(s.ns()-base.UnixNano(), s == stampZero)
 }
