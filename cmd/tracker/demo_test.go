@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tracker-dev/tracker/engine"
 )
 
 // buildTracker compiles the tracker binary once per test run.
@@ -187,5 +189,11 @@ func TestAppInProcess(t *testing.T) {
 	defer scancel()
 	if err := a.shutdown(sctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestEngineMetricsInStep(t *testing.T) {
+	if n, m := len(engineValues(engine.Stats{})), len(engineMetrics); n != m {
+		t.Fatalf("engineValues gives %d values for %d metrics", n, m)
 	}
 }

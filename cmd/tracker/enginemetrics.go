@@ -22,30 +22,28 @@ type engineCollector struct {
 type engineMetric struct {
 	name, help string
 	kind       prometheus.ValueType
-	value      func(engine.Stats) float64
 }
 
+// engineMetrics are exported in this order with the values of engineValues.
 var engineMetrics = []engineMetric{
-	{"tracker_engine_cached_groups", "Correlation-key groups in the engine's memory cache.", prometheus.GaugeValue,
-		func(s engine.Stats) float64 { return float64(s.CachedGroups) }},
-	{"tracker_engine_store_wal_bytes_total", "Bytes the engine store logged to its write-ahead log since start.", prometheus.CounterValue,
-		func(s engine.Stats) float64 { return float64(s.WALBytes) }},
-	{"tracker_engine_store_flushed_bytes_total", "Bytes the engine store wrote by memtable flushes since start.", prometheus.CounterValue,
-		func(s engine.Stats) float64 { return float64(s.FlushedBytes) }},
-	{"tracker_engine_store_compacted_bytes_total", "Bytes the engine store wrote by compactions since start.", prometheus.CounterValue,
-		func(s engine.Stats) float64 { return float64(s.CompactedBytes) }},
-	{"tracker_engine_store_flushes_total", "Memtable flushes of the engine store since start.", prometheus.CounterValue,
-		func(s engine.Stats) float64 { return float64(s.Flushes) }},
-	{"tracker_engine_store_compactions_total", "Compactions of the engine store since start.", prometheus.CounterValue,
-		func(s engine.Stats) float64 { return float64(s.Compactions) }},
-	{"tracker_engine_store_compaction_debt_bytes", "Bytes the engine store's compactions estimate they still have to rewrite.", prometheus.GaugeValue,
-		func(s engine.Stats) float64 { return float64(s.CompactionDebt) }},
-	{"tracker_engine_store_l0_sublevels", "Sublevels of the engine store's level 0 (its read amplification).", prometheus.GaugeValue,
-		func(s engine.Stats) float64 { return float64(s.L0Sublevels) }},
-	{"tracker_engine_store_l0_files", "Tables in the engine store's level 0.", prometheus.GaugeValue,
-		func(s engine.Stats) float64 { return float64(s.L0Files) }},
-	{"tracker_engine_store_disk_bytes", "Disk space the engine store uses (tables, blob files, logs).", prometheus.GaugeValue,
-		func(s engine.Stats) float64 { return float64(s.DiskBytes) }},
+	{"tracker_engine_cached_groups", "Correlation-key groups in the engine's memory cache.", prometheus.GaugeValue},
+	{"tracker_engine_store_wal_bytes_total", "Bytes the engine store logged to its write-ahead log since start.", prometheus.CounterValue},
+	{"tracker_engine_store_flushed_bytes_total", "Bytes the engine store wrote by memtable flushes since start.", prometheus.CounterValue},
+	{"tracker_engine_store_compacted_bytes_total", "Bytes the engine store wrote by compactions since start.", prometheus.CounterValue},
+	{"tracker_engine_store_flushes_total", "Memtable flushes of the engine store since start.", prometheus.CounterValue},
+	{"tracker_engine_store_compactions_total", "Compactions of the engine store since start.", prometheus.CounterValue},
+	{"tracker_engine_store_compaction_debt_bytes", "Bytes the engine store's compactions estimate they still have to rewrite.", prometheus.GaugeValue},
+	{"tracker_engine_store_l0_sublevels", "Sublevels of the engine store's level 0 (its read amplification).", prometheus.GaugeValue},
+	{"tracker_engine_store_l0_files", "Tables in the engine store's level 0.", prometheus.GaugeValue},
+	{"tracker_engine_store_disk_bytes", "Disk space the engine store uses (tables, blob files, logs).", prometheus.GaugeValue},
+}
+
+func engineValues(s engine.Stats) []float64 {
+	return []float64{
+		float64(s.CachedGroups), float64(s.WALBytes), float64(s.FlushedBytes), float64(s.CompactedBytes),
+		float64(s.Flushes), float64(s.Compactions), float64(s.CompactionDebt), float64(s.L0Sublevels),
+		float64(s.L0Files), float64(s.DiskBytes),
+	}
 }
 
 func newEngineCollector(e engineStats) *engineCollector {
@@ -68,7 +66,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
-	for i, m := range engineMetrics {
-		ch <- prometheus.MustNewConstMetric(c.descs[i], m.kind, m.value(s))
+	for i, v := range engineValues(s) {
+		ch <- prometheus.MustNewConstMetric(c.descs[i], engineMetrics[i].kind, v)
 	}
 }
